@@ -1,0 +1,229 @@
+"""One registry of error codes for the whole product (X-Road's ErrorCode table).
+
+``envelopes`` and ``keystore`` define their own error classes with stable ``code`` values;
+``docnode`` adds its own below. :data:`REGISTRY` is the single table that maps every code to
+its HTTP status, whether a sender should retry, and the CLI exit code. The clerk API,
+the direct transport (RFC 9457 problem+json), the axis, the CLI and the auditor's report all
+read this table; ``tests/test_errors.py`` proves every class has exactly one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from envelopes import errors as env_errors
+from keystore import errors as ks_errors
+
+# Exit codes (DESIGN §9): 0 ok, 1 a negative result, 2 usage, configuration or I/O.
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+class DocnodeError(Exception):
+    """Base of the daemon's own errors."""
+
+    code: ClassVar[str] = "docnode_error"
+    title: ClassVar[str] = "Node error"
+
+    def __init__(self, message: str, *, detail: dict[str, object] | None = None) -> None:
+        self.message = message
+        #: Machine-readable extras for problem+json (never secrets).
+        self.detail = detail or {}
+        super().__init__(message)
+
+
+class ConfigInvalid(DocnodeError):
+    code = "config_invalid"
+    title = "The configuration is invalid"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems), detail={"problems": problems})
+
+
+class UsageError(DocnodeError):
+    code = "usage_error"
+    title = "The command was called wrongly"
+
+
+class InputUnreadable(DocnodeError):
+    """A file named on the command line or in the config cannot be read or written."""
+
+    code = "io_error"
+    title = "A file cannot be read or written"
+
+
+class SenderMismatch(DocnodeError):
+    code = "sender_mismatch"
+    title = "The signer's certificate does not speak for the packet's sender (From/OrganId)"
+
+
+class UnknownRecipient(DocnodeError):
+    code = "unknown_recipient"
+    title = "No route to a recipient"
+
+
+class DuplicateConflict(DocnodeError):
+    code = "duplicate_conflict"
+    title = "A different packet with the same (From, DocumentId) was already received"
+
+
+class StalePacket(DocnodeError):
+    code = "stale_packet"
+    title = "The packet's timestamp is outside the freshness window"
+
+
+class UnsupportedMediaType(DocnodeError):
+    code = "unsupported_media_type"
+    title = "The request body has an unsupported media type or encoding"
+
+
+class ValidationFailed(DocnodeError):
+    code = "validation_failed"
+    title = "The request has invalid fields"
+
+
+class NotFound(DocnodeError):
+    code = "not_found"
+    title = "No such resource"
+
+
+class Unauthorized(DocnodeError):
+    code = "unauthorized"
+    title = "Authentication is required"
+
+
+class Forbidden(DocnodeError):
+    code = "forbidden"
+    title = "Not allowed for this caller"
+
+
+class Conflict(DocnodeError):
+    code = "conflict"
+    title = "The request conflicts with the resource's state"
+
+
+class RateLimited(DocnodeError):
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class StoreUnavailable(DocnodeError):
+    code = "store_unavailable"
+    title = "The store cannot be reached or is locked"
+
+
+class QueueUnavailable(DocnodeError):
+    code = "queue_unavailable"
+    title = "The work queue cannot be reached"
+
+
+class PeerError(DocnodeError):
+    """A peer or axis answered with an error or could not be reached."""
+
+    code = "peer_error"
+    title = "The peer could not take the packet"
+
+
+class InternalError(DocnodeError):
+    code = "internal_error"
+    title = "Internal error"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """How one error code shows at every edge."""
+
+    code: str
+    http_status: int
+    """Status of the problem+json answer."""
+    retryable: bool
+    """Whether a sender should try again later (5xx/429 semantics)."""
+    exit_code: int
+    """CLI exit code when this error ends a command."""
+
+
+def _spec(
+    code: str, status: int, *, retryable: bool = False, exit_code: int = EXIT_INVALID
+) -> ErrorSpec:
+    return ErrorSpec(code, status, retryable, exit_code)
+
+
+REGISTRY: dict[str, ErrorSpec] = {
+    s.code: s
+    for s in (
+        # envelopes: malformed input
+        _spec("envelope_error", 400),
+        _spec("malformed_xml", 400),
+        _spec("forbidden_xml", 400),
+        _spec("too_large", 413),
+        _spec("too_deep", 400),
+        _spec("too_many_attachments", 413),
+        _spec("attachment_too_large", 413),
+        _spec("attachment_invalid", 400),
+        _spec("manifest_mismatch", 422),
+        _spec("not_edxml", 400),
+        _spec("schema_invalid", 422),
+        _spec("invalid_organ_id", 422),
+        _spec("invalid_field", 422),
+        # envelopes: untrustworthy input
+        _spec("signature_missing", 422),
+        _spec("signature_invalid", 422),
+        _spec("signature_policy", 422),
+        _spec("receipt_invalid", 502, retryable=True),
+        # keystore
+        _spec("keystore_error", 422),
+        _spec("certificate_untrusted", 422),
+        _spec("certificate_revoked", 422),
+        _spec("revocation_unknown", 503, retryable=True),
+        _spec("identity_invalid", 500, retryable=True, exit_code=EXIT_USAGE),
+        _spec("trust_config_invalid", 500, retryable=True, exit_code=EXIT_USAGE),
+        _spec("dev_ca_error", 500, exit_code=EXIT_USAGE),
+        # docnode
+        _spec("docnode_error", 500, retryable=True, exit_code=EXIT_USAGE),
+        _spec("config_invalid", 500, exit_code=EXIT_USAGE),
+        _spec("usage_error", 400, exit_code=EXIT_USAGE),
+        _spec("io_error", 500, retryable=True, exit_code=EXIT_USAGE),
+        _spec("sender_mismatch", 403),
+        _spec("unknown_recipient", 422),
+        _spec("duplicate_conflict", 409),
+        _spec("stale_packet", 422),
+        _spec("unsupported_media_type", 415),
+        _spec("validation_failed", 422),
+        _spec("not_found", 404),
+        _spec("unauthorized", 401),
+        _spec("forbidden", 403),
+        _spec("conflict", 409),
+        _spec("rate_limited", 429, retryable=True),
+        _spec("store_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
+        _spec("queue_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
+        _spec("peer_error", 502, retryable=True),
+        _spec("internal_error", 500, retryable=True, exit_code=EXIT_USAGE),
+    )
+}
+
+AnyError = env_errors.EnvelopeError | ks_errors.KeystoreError | DocnodeError
+
+
+def spec_for(error: BaseException) -> ErrorSpec:
+    """The registry row for an exception; unknown exceptions are internal errors."""
+    if isinstance(error, env_errors.EnvelopeError | ks_errors.KeystoreError | DocnodeError):
+        return REGISTRY[error.code]
+    return REGISTRY["internal_error"]
+
+
+def title_for(error: BaseException) -> str:
+    title = getattr(error, "title", None)
+    return title if isinstance(title, str) else "Internal error"
+
+
+def all_docnode_error_classes() -> list[type[DocnodeError]]:
+    seen: list[type[DocnodeError]] = []
+    stack: list[type[DocnodeError]] = [DocnodeError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen
