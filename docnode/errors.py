@@ -127,6 +127,31 @@ class PeerError(DocnodeError):
     title = "The peer could not take the packet"
 
 
+class PeerUnavailable(PeerError):
+    """A delivery attempt failed in a way worth retrying: timeout, connection error, 5xx, 429,
+    or a response without a verifiable receipt. ``retry_after`` is the peer's hint (seconds)."""
+
+    code = "peer_unavailable"
+    title = "The peer could not be reached or asked us to try again later"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, detail=detail)
+
+
+class PeerRejected(PeerError):
+    """The peer refused the packet for good (4xx other than 408/429): never retried."""
+
+    code = "peer_rejected"
+    title = "The peer refused the packet"
+
+
 class InternalError(DocnodeError):
     code = "internal_error"
     title = "Internal error"
@@ -200,6 +225,8 @@ REGISTRY: dict[str, ErrorSpec] = {
         _spec("store_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
         _spec("queue_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
         _spec("peer_error", 502, retryable=True),
+        _spec("peer_unavailable", 503, retryable=True),
+        _spec("peer_rejected", 502),
         _spec("internal_error", 500, retryable=True, exit_code=EXIT_USAGE),
     )
 }
