@@ -77,7 +77,7 @@ class Offloader:
         )
 
     async def run(
-        self, fn: Callable[P, T], /, *args: P.args, size: int = 0, **kwargs: P.kwargs
+        self, size: int, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run ``fn`` off the loop, in a process when ``size`` reaches the threshold."""
         if size >= self.process_threshold and self._max_processes > 0:
