@@ -76,9 +76,7 @@ class Offloader:
             self._process_pool(), functools.partial(fn, *args, **kwargs)
         )
 
-    async def run(
-        self, size: int, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
+    async def run(self, size: int, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` off the loop, in a process when ``size`` reaches the threshold."""
         if size >= self.process_threshold and self._max_processes > 0:
             return await self.in_process(fn, *args, **kwargs)
