@@ -72,6 +72,14 @@ class BodyLimits:
     """Largest packet accepted after decompression."""
 
 
+RUNNER_OPTIONS: dict[str, float | bool] = {
+    "auto_decompress": False,
+    # After a refusal aiohttp drains the unread body (discarding it) before closing; one
+    # second lets a polite client read our 413 without letting a slow one hold the slot.
+    "lingering_time": 1.0,
+}
+"""Options for the ``web.AppRunner`` of the direct listener (rules 1, 2)."""
+
 RECEIVER = web.AppKey("docnode.direct.receiver", PacketReceiver)
 BODY_LIMITS = web.AppKey("docnode.direct.body_limits", BodyLimits)
 
@@ -173,7 +181,7 @@ def _refuse(exc: Exception) -> web.Response:
 
 
 def direct_app(receiver: PacketReceiver, *, limits: BodyLimits) -> web.Application:
-    """The aiohttp application of the direct listener (serve with ``auto_decompress=False``)."""
+    """The aiohttp application of the direct listener (serve it with :data:`RUNNER_OPTIONS`)."""
     app = web.Application(client_max_size=limits.max_body_bytes)
     app[RECEIVER] = receiver
     app[BODY_LIMITS] = limits
