@@ -51,6 +51,8 @@ from envelopes.model import (
     ResponseFor,
     SignerInfo,
     StaffInfo,
+    StatusCode,
+    StatusMessage,
     TraceHeader,
     make_document_id,
 )
@@ -365,3 +367,68 @@ def edoc_from_metadata(
     if edoc is None:
         raise _fail(p)
     return edoc
+
+
+STATUS_KEYS = frozenset(
+    {"from", "response_for", "status_code", "description", "staff_info", "timestamp"}
+)
+
+
+def status_from_metadata(
+    meta: Mapping[str, Any], *, now: datetime, sender: Organization | None = None
+) -> StatusMessage:
+    """Build a StatusMessage (spec §2.4) from metadata; every bad field reported::
+
+        from = {organ_id = "…"}           # or the node's own organisation
+        response_for = {organ_id = "…", code = "7816/VPCP-TTĐT",
+                        promulgation_date = "2026-12-01", document_id = "…"}
+        status_code = "03"   description = "…"   timestamp = "2026-12-01T10:00:00+07:00"
+        staff_info = {department = "…", staff = "…", mobile = "…", email = "…"}
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    p = _Problems()
+    m = _mapping(p, "", meta, STATUS_KEYS)
+    from_ = sender if m.get("from") is None and sender is not None else _organization(
+        p, "from", m.get("from")
+    )
+    rf_list = _response_for_list(p, [m.get("response_for")] if m.get("response_for") else [])
+    if not rf_list and "response_for" not in {i["field"].split("[")[0] for i in p.items}:
+        p.add("response_for", "is required")
+    raw_code = m.get("status_code")
+    code_text = f"{raw_code:02d}" if isinstance(raw_code, int) else raw_code
+    status_code = None
+    if not isinstance(code_text, str) or code_text not in {c.value for c in StatusCode}:
+        p.add("status_code", "expected one of " + ", ".join(c.value for c in StatusCode))
+    else:
+        status_code = StatusCode(code_text)
+    description = _text(p, "description", m.get("description"))
+    if status_code in (StatusCode.REFUSED, StatusCode.TAKE_BACK) and not description.strip():
+        p.add("description", "a reason is required for status " + str(status_code))
+    staff_info = _sub(
+        p, "staff_info", m.get("staff_info"), ("department", "staff", "mobile", "email"),
+        StaffInfo,
+    ) or StaffInfo()
+    timestamp = now
+    raw_ts = m.get("timestamp")
+    if isinstance(raw_ts, datetime):
+        timestamp = raw_ts if raw_ts.tzinfo else raw_ts.replace(tzinfo=VN_TZ)
+    elif isinstance(raw_ts, str):
+        try:
+            parsed = datetime.fromisoformat(raw_ts)
+            timestamp = parsed if parsed.tzinfo else parsed.replace(tzinfo=VN_TZ)
+        except ValueError:
+            p.add("timestamp", "expected an ISO 8601 date-time")
+    elif raw_ts is not None:
+        p.add("timestamp", "expected an ISO 8601 date-time")
+    if p.items or from_ is None or status_code is None or not rf_list:
+        if not p.items:
+            p.add("", "incomplete metadata")
+        raise _fail(p)
+    status = p.attempt("", functools.partial(
+        StatusMessage, from_=from_, response_for=rf_list[0], staff_info=staff_info,
+        status_code=status_code, description=description, timestamp=timestamp,
+    ))
+    if status is None:
+        raise _fail(p)
+    return status
