@@ -62,7 +62,7 @@ def test_missing_recipients_and_duplicates() -> None:
 
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="aware"):
-        edoc_from_metadata(_meta(), [], now=datetime(2026, 1, 1))  # noqa: DTZ001
+        edoc_from_metadata(_meta(), [], now=datetime(2026, 1, 1))
 
 
 def test_status_metadata() -> None:
