@@ -140,6 +140,12 @@ def is_signature(el: etree._Element) -> bool:
     return el.tag in (f"{{{DS_NS}}}Signature", f"{{{NS}}}Signature")
 
 
+def line_of(el: etree._Element) -> int | None:
+    """The source line of ``el`` (``None`` for built trees)."""
+    line: object = el.sourceline
+    return line if isinstance(line, int) else None
+
+
 def _is_element(node: etree._Element) -> bool:
     tag: object = node.tag
     return isinstance(tag, str)
