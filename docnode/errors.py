@@ -152,6 +152,42 @@ class PeerRejected(PeerError):
     title = "The peer refused the packet"
 
 
+class AxisError(PeerError):
+    """The VXP axis answered ``status`` FAIL (or an unreadable answer) for a reason worth
+    retrying; ``detail["axis_code"]`` is the axis's ``ErrorCode``."""
+
+    code = "axis_error"
+    title = "The axis could not process the request"
+
+
+class AxisAuthFailed(AxisError):
+    """The axis refused our system id or the request's HMAC (or, on the axis, a client's)."""
+
+    code = "axis_auth_failed"
+    title = "The axis did not authenticate the request (system id or HMAC)"
+
+
+class ReplayedRequest(AxisError):
+    """The axis has seen this very signed request before (its seen-request cache)."""
+
+    code = "replayed_request"
+    title = "The signed request was already received once"
+
+
+class AxisRejected(PeerRejected):
+    """The axis refused a packet for good (bad packet, sender not owned by the system, …)."""
+
+    code = "axis_rejected"
+    title = "The axis refused the packet"
+
+
+class AxisRequestInvalid(DocnodeError):
+    """A VXP request lacks a header, carries an unsigned parameter or a malformed body."""
+
+    code = "axis_request_invalid"
+    title = "The VXP request is malformed"
+
+
 class InternalError(DocnodeError):
     code = "internal_error"
     title = "Internal error"
@@ -227,6 +263,11 @@ REGISTRY: dict[str, ErrorSpec] = {
         _spec("peer_error", 502, retryable=True),
         _spec("peer_unavailable", 503, retryable=True),
         _spec("peer_rejected", 502),
+        _spec("axis_error", 502, retryable=True),
+        _spec("axis_auth_failed", 502, retryable=True),
+        _spec("replayed_request", 409),
+        _spec("axis_rejected", 422),
+        _spec("axis_request_invalid", 400),
         _spec("internal_error", 500, retryable=True, exit_code=EXIT_USAGE),
     )
 }
