@@ -129,6 +129,7 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         Index("ix_events_document", "document_id", "id"),
         Index("ix_events_delivery", "delivery_id", "id"),
+        UniqueConstraint("hash", name="uq_events_hash"),
     )
 
     id: int = _col(Integer, primary_key=True, autoincrement=True)
@@ -142,7 +143,7 @@ class Event(SQLModel, table=True):
     evidence: str = _col(Text, default="{}")
     """Canonical JSON (:func:`~docnode.store.types.canonical_json`), e.g. a receipt digest."""
     prev_hash: str = _col(String(SHA256_LEN))
-    hash: str = _col(String(SHA256_LEN), unique=True)
+    hash: str = _col(String(SHA256_LEN))
 
 
 class EventChainHead(SQLModel, table=True):

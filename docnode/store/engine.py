@@ -1,0 +1,93 @@
+"""Creating the async SQLAlchemy engine, with the SQLite settings the store relies on.
+
+Rules for SQLite (set on EVERY connection through a ``connect`` event, because pragmas other
+than ``journal_mode`` are per connection):
+
+1. ``journal_mode=WAL``: readers never block the writer and vice versa.
+2. ``synchronous=FULL`` by default. In WAL mode NORMAL only fsyncs at checkpoints: a commit
+   survives a crash of our process but can be lost on power loss or an OS crash. We answer
+   202 ("nothing lost after 202", DESIGN §4) right after the commit, so the default is FULL
+   (one WAL fsync per commit). NORMAL is available as ``[store] sqlite_synchronous``.
+3. ``busy_timeout``: a writer waits for the lock instead of failing at once.
+4. ``foreign_keys=ON``: SQLite leaves them off unless asked, per connection.
+5. Write transactions start with ``BEGIN IMMEDIATE``: the write lock is taken at the start, so
+   a transaction that reads then writes cannot fail half-way with SQLITE_BUSY when another
+   connection committed in between (a deferred transaction cannot wait for a lock it would
+   need to upgrade). Read-only work uses :func:`reader_engine` (plain deferred ``BEGIN``).
+   This takes over transaction control from the ``sqlite3`` module (``isolation_level =
+   None``), the recipe of SQLAlchemy's SQLite dialect documentation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, make_url
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from docnode.config.settings import SqliteSynchronous
+
+_BEGIN_OPTION = "docnode_sqlite_begin"
+
+
+def async_url(url: str) -> str:
+    """The async-driver form of a store URL (``sqlite://`` -> ``sqlite+aiosqlite://``,
+    ``postgresql://`` -> ``postgresql+asyncpg://``); other URLs are returned as they are."""
+    scheme, sep, rest = url.partition("://")
+    if scheme == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    return f"{scheme}{sep}{rest}"
+
+
+def create_engine(url: str, *, synchronous: SqliteSynchronous = SqliteSynchronous.FULL,
+                  busy_timeout_ms: int = 10_000, echo: bool = False) -> AsyncEngine:
+    """An :class:`AsyncEngine` for ``url`` with the rules above applied on SQLite."""
+    engine = create_async_engine(async_url(url), echo=echo)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, synchronous, busy_timeout_ms)
+    return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (``None`` for other backends or ``:memory:``)."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def reader_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, but transactions begin DEFERRED (readers take no write
+    lock). Use it only for work that never writes."""
+    return engine.execution_options(**{_BEGIN_OPTION: "BEGIN"})
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def _configure_sqlite(engine: AsyncEngine, synchronous: SqliteSynchronous,
+                      busy_timeout_ms: int) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Rule 5: we emit BEGIN ourselves; the driver must not begin implicitly.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous.value.upper()}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION,
+                                                              "BEGIN IMMEDIATE"))

@@ -1,0 +1,138 @@
+"""The store's unit of work: :class:`Store` opens it, :class:`Transaction` is one atomic change.
+
+Rules:
+1. One use case = one ``async with store.transaction() as tx:`` block. Everything inside
+   commits together or not at all (an exception rolls back and propagates).
+2. Write transactions take the SQLite write lock at the start (``BEGIN IMMEDIATE``, see
+   :mod:`docnode.store.engine`), so a "find, then insert" inside one is race-free there. On
+   every backend a UNIQUE dedup key still holds: a clash surfaces as
+   :class:`~docnode.errors.Conflict` (the use case may retry: the second try finds the row).
+3. Events are appended, never updated or deleted; this API has no way to do either.
+4. Blobs are written with :attr:`Store.blobs` BEFORE the transaction that names them.
+5. Times are parameters (``now``/``at``), aware UTC; the store never reads the clock.
+6. ``after_commit`` callbacks run only once the commit succeeded (e.g. to wake a worker or to
+   publish to a broker); their errors are logged, never raised into the committed use case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from docnode.config.settings import SqliteSynchronous, StoreSettings
+from docnode.errors import Conflict, StoreUnavailable
+from docnode.store._queries import Queries
+from docnode.store.blobs import BlobStore, FilesystemBlobStore
+from docnode.store.chain import ChainReport, verify_chain
+from docnode.store.engine import create_engine, reader_engine, sqlite_path
+from docnode.store.migrate import migrate_engine
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+
+class Transaction(Queries):
+    """One atomic unit of work (see the module rules). Obtain it from
+    :meth:`Store.transaction` or :meth:`Store.reader`; never construct it yourself."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._after_commit: list[AfterCommit] = []
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run ``callback`` (sync or async, no arguments) after a successful commit."""
+        self._after_commit.append(callback)
+
+
+class Store:
+    """The node's store: an async engine, its blob store and the unit-of-work factory."""
+
+    def __init__(self, engine: AsyncEngine, blobs: BlobStore) -> None:
+        self.engine = engine
+        """The async engine (owned: :meth:`close` disposes it)."""
+        self.blobs = blobs
+        """Where payload bytes live (rule 4)."""
+        self._reader = reader_engine(engine)
+
+    @classmethod
+    async def open(cls, url: str, blobs_dir: Path, *,
+                   synchronous: SqliteSynchronous = SqliteSynchronous.FULL,
+                   busy_timeout_ms: int = 10_000, migrate: bool = True) -> Store:
+        """Open (and by default migrate to the newest schema) the store at ``url`` with a
+        filesystem blob store under ``blobs_dir``. Raises ``StoreUnavailable``."""
+        db_file = sqlite_path(url)
+        if db_file is not None:
+            await asyncio.to_thread(db_file.parent.mkdir, parents=True, exist_ok=True)
+        engine = create_engine(url, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+        try:
+            if migrate:
+                await migrate_engine(engine)
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise StoreUnavailable(f"cannot open the store: {exc}") from exc
+        return cls(engine, FilesystemBlobStore(blobs_dir))
+
+    @classmethod
+    async def from_settings(cls, settings: StoreSettings, *, migrate: bool = True) -> Store:
+        """:meth:`open` with the values of ``[store]``."""
+        return await cls.open(settings.url, settings.blobs_dir,
+                              synchronous=settings.sqlite_synchronous,
+                              busy_timeout_ms=settings.busy_timeout_ms, migrate=migrate)
+
+    async def close(self) -> None:
+        """Dispose of the engine's connections."""
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A write unit of work: commits on leaving the block, rolls back on an exception.
+        A UNIQUE clash raises ``Conflict``; a locked or unreachable database
+        ``StoreUnavailable`` (both after rollback)."""
+        async with self._run(self.engine) as tx:
+            yield tx
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Transaction]:
+        """A read-only unit of work (no write lock taken on SQLite); do not write in it."""
+        async with self._run(self._reader) as tx:
+            yield tx
+
+    async def verify_event_chain(self, *, batch: int = 1000) -> ChainReport:
+        """Check the whole event log's hash chain (``docnode audit-log verify``)."""
+        async with self.reader() as tx:
+            return await verify_chain(tx.session, batch=batch)
+
+    @asynccontextmanager
+    async def _run(self, engine: AsyncEngine) -> AsyncIterator[Transaction]:
+        session = AsyncSession(engine, expire_on_commit=False)
+        tx = Transaction(session)
+        try:
+            async with session.begin():
+                yield tx
+        except sa_exc.IntegrityError as exc:
+            raise Conflict("a row with the same key already exists",
+                           detail={"constraint": _constraint_of(exc)}) from exc
+        except sa_exc.OperationalError as exc:
+            raise StoreUnavailable(f"store error: {exc.orig}") from exc
+        finally:
+            await session.close()
+        for callback in tx._after_commit:
+            try:
+                result = callback()
+                if result is not None:
+                    await result
+            except Exception:  # rule 6: the use case has committed; report, don't undo
+                log.exception("after-commit callback failed")
+
+
+def _constraint_of(exc: sa_exc.IntegrityError) -> str:
+    # sqlite3: "UNIQUE constraint failed: inbox.from_organ_id, inbox.edxml_document_id"
+    text = str(exc.orig)
+    return text.split(":", 1)[1].strip() if ":" in text else text
