@@ -120,6 +120,20 @@ class QueueUnavailable(DocnodeError):
     title = "The work queue cannot be reached"
 
 
+class BlobIntegrityError(DocnodeError):
+    """A stored payload blob does not hash to its name (corruption or tampering)."""
+
+    code = "blob_integrity"
+    title = "A stored payload does not match its digest"
+
+
+class LeaseLost(DocnodeError):
+    """A worker tried to finish a queue item whose lease another worker has taken over."""
+
+    code = "lease_lost"
+    title = "The queue item's lease has passed to another worker"
+
+
 class PeerError(DocnodeError):
     """A peer or axis answered with an error or could not be reached."""
 
@@ -260,6 +274,8 @@ REGISTRY: dict[str, ErrorSpec] = {
         _spec("rate_limited", 429, retryable=True),
         _spec("store_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
         _spec("queue_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
+        _spec("blob_integrity", 500, exit_code=EXIT_USAGE),
+        _spec("lease_lost", 409),
         _spec("peer_error", 502, retryable=True),
         _spec("peer_unavailable", 503, retryable=True),
         _spec("peer_rejected", 502),
