@@ -30,9 +30,14 @@ class Reason(StrEnum):
     CRL_STALE = "crl_stale"
     CRL_MISSING = "crl_missing"
     OCSP_UNAVAILABLE = "ocsp_unavailable"
+    OCSP_INVALID = "ocsp_invalid"
     WRONG_PASSPHRASE = "wrong_passphrase"  # noqa: S105 - a reason code, not a secret
     KEY_MISMATCH = "key_mismatch"
     UNREADABLE = "unreadable"
+    KEY_NOT_ENCRYPTED = "key_not_encrypted"
+    UNSUPPORTED_KEY = "unsupported_key"
+    PASSPHRASE_MISSING = "passphrase_missing"  # noqa: S105 - a reason code, not a secret
+    PASSPHRASE_AMBIGUOUS = "passphrase_ambiguous"  # noqa: S105 - a reason code, not a secret
 
 
 class KeystoreError(Exception):
