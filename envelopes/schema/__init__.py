@@ -1,0 +1,182 @@
+"""XSD validation of edXML packets (spec/edxml.md §2.3–2.4; the XSDs sit next to this file).
+
+Rules:
+
+1. The packet kind (edoc or status, :func:`envelopes.edxml.packet_kind`) picks ``edoc.xsd`` or
+   ``status.xsd``; both include ``common.xsd`` and import the ``xmldsig.xsd`` stand-in, which
+   allows exactly one ``ds:Signature`` (or VNPT's default-namespace ``Signature``) as the last
+   child of ``edXMLHeader``.
+2. The schemas are read from the package (importlib.resources) with a hardened parser: no
+   network, no DTD, no entities; includes/imports resolve ONLY to our own files. They are
+   compiled once per process and cached.
+3. :func:`validate` is strict: the first error raises :class:`SchemaInvalid` naming the element
+   (path) and the line.
+4. :func:`validate_lenient` validates a normalised COPY (the caller's tree is untouched) and
+   returns what it had to overlook as warnings: undeclared ``edXML:`` prefixes, children out of
+   VNPT order, unknown elements (the decoder keeps those as extras).
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import resources
+
+from lxml import etree
+
+from envelopes import _wire as w
+from envelopes._decode import PacketKind, packet_kind
+from envelopes.errors import SchemaInvalid
+
+__all__ = ["validate", "validate_lenient"]
+
+_FILES = ("edoc.xsd", "status.xsd", "common.xsd", "xmldsig.xsd")
+_BASE = "file:///envelopes-schema/"
+
+
+class _PackageResolver(etree.Resolver):
+    """Resolve schemaLocation only to our packaged XSD files; anything else fails."""
+
+    def resolve(  # type: ignore[override]  # lxml-stubs lack the context argument
+        self, system_url: str, public_id: str, context: object
+    ) -> object:
+        # libxml2 hands relative locations inside an included file over unresolved.
+        name = system_url.removeprefix(_BASE)
+        if name in _FILES:
+            return self.resolve_string(_read(name), context)  # type: ignore[call-arg]
+        # An empty document makes the schema build fail instead of touching the file system.
+        return self.resolve_string(b"", context)  # type: ignore[call-arg]
+
+
+def _read(name: str) -> bytes:
+    return resources.files(__package__).joinpath(name).read_bytes()
+
+
+@cache
+def _schema(kind: PacketKind) -> etree.XMLSchema:
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False
+    )
+    parser.resolvers.add(_PackageResolver())
+    name = f"{kind.value}.xsd"
+    doc = etree.fromstring(_read(name), parser=parser, base_url=_BASE + name)
+    return etree.XMLSchema(doc)
+
+
+def validate(root: etree._Element) -> None:
+    """Rule 3: raise :class:`SchemaInvalid` unless ``root`` is a valid edoc/status packet."""
+    schema = _schema(packet_kind(root))
+    try:
+        schema.assertValid(root)
+    except etree.DocumentInvalid as exc:
+        errors = list(exc.error_log)  # type: ignore[call-overload]
+        if not errors:
+            raise SchemaInvalid(f"schema validation failed: {exc}") from exc
+        first = errors[0]
+        raise SchemaInvalid(
+            first.message, element=first.path or None, line=first.line or None
+        ) from exc
+
+
+# --- lenient normalisation (rule 4) ---------------------------------------------------------
+
+_ORDERS: dict[str, tuple[str, ...]] = {
+    "edXML": ("edXMLEnvelope", "AttachmentEncoded"),
+    "edXMLEnvelope": ("edXMLHeader", "edXMLBody"),
+    "edXMLHeader": ("MessageHeader", "TraceHeaderList", "Signature"),
+    "edXMLBody": ("edXMLManifest",),
+    "From": w.ORGANIZATION,
+    "To": w.ORGANIZATION,
+    "PromulgationInfo": w.PROMULGATION_INFO,
+    "DocumentType": w.DOCUMENT_TYPE,
+    "SignerInfo": w.SIGNER_INFO,
+    "OtherInfo": w.OTHER_INFO,
+    "ResponseFor": w.RESPONSE_FOR,
+    "TraceHeaderList": w.TRACE_HEADER_LIST,
+    "TraceHeader": w.TRACE_HEADER,
+    "Bussiness": w.BUSINESS,
+    "BussinessDocumentInfo": w.BUSINESS_DOCUMENT_INFO,
+    "Receiver": w.RECEIVER,
+    "ReplacementInfo": w.REPLACEMENT_INFO,
+    "StaffInfo": w.STAFF_INFO,
+    "Reference": w.REFERENCE,
+    "Attachment": w.ATTACHMENT,
+    "ToPlaces": ("Place",),
+    "Appendixes": ("Appendix",),
+    "ReceiverList": ("Receiver",),
+    "ReplacementInfoList": ("ReplacementInfo",),
+    "OrganIdList": ("OrganId",),
+    "edXMLManifest": ("Reference",),
+    "AttachmentEncoded": ("Attachment",),
+}
+
+_SEQUENCES = frozenset(
+    {"edXML", "edXMLEnvelope", "edXMLHeader", "MessageHeader", "TraceHeaderList", "Bussiness"}
+)
+"""Containers whose children the schema orders (the others are xs:all or lists)."""
+
+
+def validate_lenient(root: etree._Element) -> tuple[str, ...]:
+    """Rule 4: validate a normalised copy; returns the warnings."""
+    warnings: list[str] = []
+    kind = packet_kind(root)
+    work = copy.deepcopy(root)
+    _fix_prefixes(work, warnings)
+    header = w.MESSAGE_HEADER_STATUS if kind is PacketKind.STATUS else w.MESSAGE_HEADER_EDOC
+    _normalise(work, "edXML", header, warnings)
+    validate(work)
+    return tuple(warnings)
+
+
+def _fix_prefixes(root: etree._Element, warnings: list[str]) -> None:
+    count = 0
+    for el in root.iter():
+        tag: object = el.tag
+        if isinstance(tag, str) and tag.startswith(w.PREFIX + ":"):
+            el.tag = w.qname(tag[len(w.PREFIX) + 1 :])
+            count += 1
+    if count:
+        warnings.append(f"schema: {count} element(s) with an undeclared 'edXML:' prefix read in NS")
+
+
+def _normalise(
+    el: etree._Element,
+    name: str,
+    header: tuple[str, ...],
+    warnings: list[str],
+    parent: str = "",
+) -> None:
+    if name == "MessageHeader":
+        order: tuple[str, ...] | None = header
+    elif name == "Code":
+        order = w.CODE if parent == "MessageHeader" else None  # ResponseFor/Code is text
+    else:
+        order = _ORDERS.get(name)
+    if order is None:
+        return
+    known: list[tuple[int, etree._Element]] = []
+    for child in list(el):
+        tag: object = child.tag
+        if not isinstance(tag, str):
+            continue
+        local = "Signature" if w.is_signature(child) else w.local_name(child)
+        if local is None or local not in order:
+            warnings.append(
+                f"schema: unknown element {tag!r} under {name} (line {w.line_of(child)}) "
+                "not validated"
+            )
+            el.remove(child)
+            continue
+        known.append((order.index(local), child))
+    ranked = sorted(known, key=lambda pair: pair[0])
+    if name in _SEQUENCES and [c for _, c in ranked] != [c for _, c in known]:
+        warnings.append(
+            f"schema: children of {name} (line {w.line_of(el)}) are not in VNPT order; "
+            "validated in that order"
+        )
+        for _, child in ranked:
+            el.append(child)  # moving in rank order restores the sequence
+    for _, child in ranked:
+        local = w.local_name(child)
+        if local is not None and local != "Signature":
+            _normalise(child, local, header, warnings, name)
