@@ -1,0 +1,425 @@
+"""The VXP axis HTTP protocol, sans I/O (``spec/vxp-test-vectors.md``, ``spec/edxml.md`` §3.2).
+
+Bytes and strings in, typed values out; no sockets, clock, environment or randomness: the
+timestamp is a parameter. Both our client (``vxp_client``) and our axis (``vxp_server``) use
+this module, so that what one emits is exactly what the other accepts.
+
+Rules:
+1. A request carries a *logical header map* (``timestamp``, ``systemid``, ``Content-Type``,
+   the operation's parameters, ``hash-file`` on sendEdoc). Each entry travels as
+   ``XroadVnpt-<key>``; ``sign-header-key`` lists the keys, ``sign-header`` is the compact
+   JSON of the prefixed map and ``hash-header`` its HMAC-SHA256 with the system secret (§2).
+2. Our client emits the keys in the reference SDK's ``java.util.HashMap`` order (§5), so its
+   requests are byte-identical to the SDK's; the server assumes no order.
+3. ``hash-file`` is the SHA-256 digest written without zero padding per byte (§2.4).
+4. Server verification follows §3 in its order: system id, HMAC over the RAW bytes of
+   ``sign-header`` (constant-time), signed keys = listed keys in order, each signed value equal
+   to its header, parameters read from the SIGNED values only, ``hash-file`` over the body minus
+   one CR LF. Stale keys the SDK re-sends are ignored; the timestamp is an opaque signed string
+   and its age is NEVER checked (§2.1: the SDK fixes it once per service object). Replay
+   protection is the axis's seen-request cache (``docnode.axis``), keyed on what this module
+   returns as :attr:`VerifiedRequest.replay_key`.
+5. Responses always carry string ``status``, ``ErrorCode`` and ``ErrorDesc``; sendEdoc always
+   a ``DocId``; no JSON ``null`` anywhere (the SDK drops an answer holding one, §4): builders
+   turn ``None`` into ``""``. Response parsing maps ``ErrorCode`` to our error classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from docnode import errors
+
+PREFIX = "XroadVnpt-"
+USER_AGENT = "JAVASDKAgent/1.0.0 XRoad/VPCP"
+SDK_VERSION = "3.0.201608"
+SERVICE_TYPE = "eDoc"
+JSON_CONTENT_TYPE = "application/json"
+OCTET_CONTENT_TYPE = "application/octet-stream"
+CRLF = b"\r\n"
+ERROR_OK = "0"
+
+SIGN_HEADER_KEY = PREFIX + "sign-header-key"
+SIGN_HEADER = PREFIX + "sign-header"
+HASH_HEADER = PREFIX + "hash-header"
+SYSTEM_ID = "systemid"
+TIMESTAMP = "timestamp"
+CONTENT_TYPE = "Content-Type"
+HASH_FILE = "hash-file"
+
+MAX_SIGNED_HEADER_BYTES = 16 * 1024
+"""A signed header map is a few hundred bytes; anything longer is refused unread."""
+
+
+class Operation(StrEnum):
+    """The operations (paths under the endpoint) of §1."""
+
+    SEND_EDOC = "sendEdoc"
+    GET_RECEIVED_EDOC_LIST = "getReceivedEdocList"
+    GET_EDOC = "getEdoc"
+    UPDATE_STATUS = "updateStatus"
+    GET_SENT_EDOC_LIST = "getSentEdocList"
+    GET_AGENCIES_LIST = "getAgenciesList"
+    COUNT_RECEIVE_EDOC = "countReceiveEdoc"
+    COUNT_RECEIVE_STATUS = "countReceiveStatus"
+
+    @property
+    def content_type(self) -> str:
+        return OCTET_CONTENT_TYPE if self is Operation.SEND_EDOC else JSON_CONTENT_TYPE
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The parameter keys that belong to the operation (lower case); others are stale."""
+        return _PARAMETERS[self]
+
+
+_PARAMETERS: dict[Operation, tuple[str, ...]] = {
+    Operation.SEND_EDOC: ("from", "servicetype", "messagetype", "to", HASH_FILE),
+    Operation.GET_RECEIVED_EDOC_LIST: ("servicetype", "messagetype"),
+    Operation.GET_EDOC: ("docid",),
+    Operation.UPDATE_STATUS: ("docid", "status"),
+    Operation.GET_SENT_EDOC_LIST: ("servicetype", "messagetype", "docid"),
+    Operation.GET_AGENCIES_LIST: (),
+    Operation.COUNT_RECEIVE_EDOC: (),
+    Operation.COUNT_RECEIVE_STATUS: (),
+}
+
+
+class MessageType(StrEnum):
+    EDOC = "edoc"
+    STATUS = "status"
+
+
+class AckStatus(StrEnum):
+    """``updateStatus`` values: a TRANSPORT acknowledgement, not a business StatusCode."""
+
+    DONE = "done"
+    FAIL = "fail"
+    PROCESSING = "processing"
+
+
+# --- §2.1 timestamp, §5 key order, §2.4 hash-file, §2.2/2.3 signing ----------------------
+
+
+def sdk_timestamp(at: datetime) -> str:
+    """``ddMMyyyy'T'HHmmss+SSSS`` of ``at`` as given (the SDK uses its local time, no zone)."""
+    return at.strftime("%d%m%YT%H%M%S") + f"+{at.microsecond // 1000:04d}"
+
+
+def java_string_hash(text: str) -> int:
+    """``java.lang.String.hashCode`` over UTF-16 code units, as unsigned 32 bits."""
+    data = text.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(data), 2):
+        h = (31 * h + int.from_bytes(data[i : i + 2], "big")) & 0xFFFFFFFF
+    return h
+
+
+def sdk_key_order(keys_in_put_order: Iterable[str]) -> list[str]:
+    """The iteration order of a default ``java.util.HashMap`` holding these keys (table size 16,
+    valid up to 12 keys; within a bucket, insertion order)."""
+    keys = list(dict.fromkeys(keys_in_put_order))
+    if len(keys) > 12:
+        raise ValueError("more than 12 keys would resize the Java HashMap")
+
+    def bucket(key: str) -> int:
+        h = java_string_hash(key)
+        return (h ^ (h >> 16)) & 15
+
+    return sorted(keys, key=lambda k: (bucket(k), keys.index(k)))
+
+
+def hash_file(packet: bytes) -> str:
+    """SHA-256 of the packet, each byte as lowercase hex WITHOUT zero padding (§2.4)."""
+    return "".join(format(b, "x") for b in hashlib.sha256(packet).digest())
+
+
+def sign_header_json(pairs: Sequence[tuple[str, str]]) -> str:
+    """The compact JSON object ``{"XroadVnpt-k":"v",…}`` in the given key order (§2.2)."""
+    return json.dumps(
+        {PREFIX + k: v for k, v in pairs}, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def hash_header(secret: bytes, sign_header: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of the exact ``sign-header`` bytes (§2.3)."""
+    return hmac.new(secret, sign_header, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """Everything our client puts on the wire for one call."""
+
+    path: str
+    """The operation's path segment (appended to the endpoint)."""
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def build_request(
+    operation: Operation,
+    *,
+    system_id: str,
+    secret: bytes,
+    timestamp: str,
+    params: Sequence[tuple[str, str]] = (),
+    packet: bytes | None = None,
+) -> SignedRequest:
+    """Headers and body exactly as the reference SDK sends them (§1, §2, §5).
+
+    ``params`` are the caller's parameters in the caller's order; ``packet`` is required for
+    sendEdoc (the body becomes ``packet + CRLF`` and ``hash-file`` is added).
+    """
+    if (packet is None) == (operation is Operation.SEND_EDOC):
+        raise ValueError("a packet is given exactly for sendEdoc")
+    content_type = operation.content_type
+    logical: dict[str, str] = {TIMESTAMP: timestamp, SYSTEM_ID: system_id,
+                               CONTENT_TYPE: content_type}
+    for key, value in params:
+        logical[key] = value
+    if packet is not None:
+        logical[HASH_FILE] = hash_file(packet)
+        body = packet + CRLF
+    elif operation in (Operation.GET_EDOC, Operation.UPDATE_STATUS, Operation.COUNT_RECEIVE_EDOC,
+                       Operation.COUNT_RECEIVE_STATUS):
+        body = b"{}"
+    else:
+        body = b""
+    order = sdk_key_order(logical)
+    pairs = [(k, logical[k]) for k in order]
+    signed = sign_header_json(pairs)
+    headers: list[tuple[str, str]] = [(CONTENT_TYPE, content_type)]
+    headers.extend((PREFIX + k, v) for k, v in pairs)
+    headers.extend([
+        (SIGN_HEADER_KEY, ";".join(order)),
+        (SIGN_HEADER, signed),
+        (HASH_HEADER, hash_header(secret, signed.encode("utf-8"))),
+        ("User-Agent", USER_AGENT),
+        (PREFIX + "version", SDK_VERSION),
+    ])
+    return SignedRequest(path=operation.value, headers=tuple(headers), body=body)
+
+
+# --- §3 server-side verification -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRequest:
+    """A request whose HMAC held: only signed values, looked up case-insensitively."""
+
+    operation: Operation
+    system_id: str
+    signed: Mapping[str, str]
+    """Signed logical keys (as spelled) -> values; stale keys included, ignore them."""
+    replay_key: str
+    """The request's HMAC: identical for a byte-identical replay (seen-request cache key)."""
+    packet: bytes | None
+    """sendEdoc: the body minus its one trailing CR LF, matched to the signed hash-file."""
+
+    def param(self, name: str) -> str | None:
+        """A signed parameter of THIS operation (``docId``/``docid`` alike), else ``None``."""
+        if name.lower() not in self.operation.parameters:
+            return None
+        if name in self.signed:
+            return self.signed[name]
+        # A long-lived SDK client may hold both spellings (a Java map is case-sensitive):
+        # the exact spelling wins above, otherwise the first signed one.
+        for key, value in self.signed.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def require(self, name: str) -> str:
+        value = self.param(name)
+        if value is None or value == "":
+            raise errors.AxisRequestInvalid(f"signed parameter {name!r} is missing",
+                                            detail={"parameter": name})
+        return value
+
+
+SecretLookup = Callable[[str], bytes | None]
+"""System id -> its HMAC secret, or ``None`` for an unknown system."""
+
+
+def _header_table(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, bytes]:
+    table: dict[str, bytes] = {}
+    for raw_name, value in raw_headers:
+        name = raw_name.decode("latin-1").strip().lower()
+        if name in table and table[name] != value:
+            raise errors.AxisRequestInvalid(f"header {name!r} given twice with different values")
+        table[name] = value
+    return table
+
+
+def _decode(value: bytes, what: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.AxisAuthFailed(f"{what} is not UTF-8") from exc
+
+
+def verify_request(
+    operation: Operation,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    secret_for: SecretLookup,
+) -> VerifiedRequest:
+    """Check a request's headers and body in the order of §3; raise ``axis_auth_failed`` or
+    ``axis_request_invalid``. Never checks the timestamp's age (rule 4)."""
+    headers = _header_table(raw_headers)
+    # (1) the system and its secret
+    system_raw = headers.get((PREFIX + SYSTEM_ID).lower())
+    if system_raw is None:
+        raise errors.AxisAuthFailed("no XroadVnpt-systemid header")
+    system_id = _decode(system_raw, "systemid").strip()
+    secret = secret_for(system_id)
+    if secret is None:
+        raise errors.AxisAuthFailed("unknown system id", detail={"system_id": system_id})
+    # (2)+(3) HMAC over the raw bytes of sign-header, constant-time, lowercase hex
+    signed_raw = headers.get(SIGN_HEADER.lower())
+    given = headers.get(HASH_HEADER.lower())
+    if signed_raw is None or given is None:
+        raise errors.AxisAuthFailed("sign-header or hash-header missing")
+    if len(signed_raw) > MAX_SIGNED_HEADER_BYTES:
+        raise errors.AxisRequestInvalid("sign-header too long")
+    expected = hash_header(secret, signed_raw)
+    if not hmac.compare_digest(expected.encode("ascii"), given.strip().lower()):
+        raise errors.AxisAuthFailed("hash-header does not match", detail={"system_id": system_id})
+    # (4) the signed map: keys = listed keys in order, each equal to its header
+    signed = _signed_map(headers, _decode(signed_raw, "sign-header"), system_id)
+    # (5) hash-file over the body minus one CR LF
+    packet: bytes | None = None
+    if operation is Operation.SEND_EDOC:
+        if not body.endswith(CRLF):
+            raise errors.AxisRequestInvalid("the sendEdoc body does not end with CR LF")
+        packet = body[: -len(CRLF)]
+        signed_hash = signed.get(HASH_FILE)
+        if signed_hash is None:
+            raise errors.AxisRequestInvalid("sendEdoc without a signed hash-file")
+        if not hmac.compare_digest(hash_file(packet).encode(), signed_hash.encode()):
+            raise errors.AxisAuthFailed("hash-file does not match the body",
+                                        detail={"system_id": system_id})
+    # (6) stale keys are kept in ``signed`` but ``param`` only reads the operation's own;
+    # (7) no freshness check on ``timestamp``.
+    return VerifiedRequest(operation=operation, system_id=system_id, signed=signed,
+                           replay_key=expected, packet=packet)
+
+
+def _signed_map(headers: Mapping[str, bytes], signed_text: str, system_id: str) -> dict[str, str]:
+    try:
+        pairs = json.loads(signed_text, object_pairs_hook=list)
+    except json.JSONDecodeError as exc:
+        raise errors.AxisRequestInvalid("sign-header is not JSON") from exc
+    if not isinstance(pairs, list):
+        raise errors.AxisRequestInvalid("sign-header is not a JSON object")
+    key_list = headers.get(SIGN_HEADER_KEY.lower())
+    if key_list is None:
+        raise errors.AxisRequestInvalid("sign-header-key missing")
+    keys = _decode(key_list, "sign-header-key").split(";")
+    if len(keys) != len(pairs):
+        raise errors.AxisRequestInvalid("sign-header-key does not list the signed keys")
+    signed: dict[str, str] = {}
+    for key, (name, value) in zip(keys, pairs, strict=True):
+        if not isinstance(name, str) or not isinstance(value, str) or name != PREFIX + key:
+            raise errors.AxisRequestInvalid("signed keys differ from sign-header-key",
+                                            detail={"key": key})
+        if key in signed:
+            raise errors.AxisRequestInvalid("a key is signed twice", detail={"key": key})
+        header = headers.get(name.lower())
+        if header is None or header != value.encode("utf-8"):
+            raise errors.AxisRequestInvalid("a signed value differs from its header",
+                                            detail={"key": key})
+        signed[key] = value
+    if signed.get(SYSTEM_ID) != system_id:
+        raise errors.AxisAuthFailed("the signed systemid differs from the header")
+    if TIMESTAMP not in signed:
+        raise errors.AxisRequestInvalid("no signed timestamp")
+    return signed
+
+
+def parse_to(value: str | None) -> tuple[str, ...]:
+    """The ``to`` parameter: a JSON array of strings, or one JSON string with its quotes (§1)."""
+    if value is None or value.strip() == "":
+        return ()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        # A bare identifier without quotes: tolerate it, identifiers are ASCII words.
+        parsed = value.strip()
+    if isinstance(parsed, str):
+        parsed = [parsed]
+    if not isinstance(parsed, list) or not all(isinstance(x, str) for x in parsed):
+        raise errors.AxisRequestInvalid("'to' is neither a JSON string nor an array of strings")
+    return tuple(dict.fromkeys(x.strip() for x in parsed if x.strip()))
+
+
+# --- §4 responses ---------------------------------------------------------------------
+
+
+def _no_null(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return {str(k): _no_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_null(v) for v in value]
+    return value
+
+
+def ok_response(**fields: Any) -> dict[str, Any]:
+    """A success answer (``status`` OK, ``ErrorCode`` "0"); ``None`` anywhere becomes ``""``."""
+    return _no_null({"status": "OK", "ErrorCode": ERROR_OK, "ErrorDesc": "", **fields})  # type: ignore[no-any-return]
+
+
+def fail_response(code: str, description: str, **fields: Any) -> dict[str, Any]:
+    """A failure answer; ``code`` is our stable error code, the description ASCII only
+    (sendEdoc answers are decoded as US-ASCII by the SDK)."""
+    ascii_desc = description.encode("ascii", "replace").decode("ascii")
+    return _no_null({"status": "FAIL", "ErrorCode": code, "ErrorDesc": ascii_desc, **fields})  # type: ignore[no-any-return]
+
+
+def encode_response(answer: Mapping[str, Any]) -> bytes:
+    return json.dumps(_no_null(answer), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_CODE_CLASSES: dict[str, type[errors.DocnodeError]] = {
+    errors.AxisAuthFailed.code: errors.AxisAuthFailed,
+    errors.ReplayedRequest.code: errors.ReplayedRequest,
+}
+
+
+def parse_response(body: bytes) -> dict[str, Any]:
+    """The JSON answer of a call; raise the mapped error when it is not a success.
+
+    ``axis_auth_failed`` / ``replayed_request`` map to their classes; codes of a refused packet
+    (ours are the registry's non-retryable codes, another axis's are opaque) map to
+    ``axis_rejected`` when our registry calls them permanent, anything else to ``axis_error``
+    (retryable). ``detail["axis_code"]`` always carries the axis's ErrorCode.
+    """
+    try:
+        answer = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.AxisError("the axis answer is not JSON") from exc
+    if not isinstance(answer, dict):
+        raise errors.AxisError("the axis answer is not a JSON object")
+    code = str(answer.get("ErrorCode", ""))
+    status = str(answer.get("status", ""))
+    if code == ERROR_OK and status.upper() in ("OK", "SUCCESS"):
+        return answer
+    desc = str(answer.get("ErrorDesc", ""))[:500]
+    detail: dict[str, object] = {"axis_code": code, "axis_status": status}
+    cls = _CODE_CLASSES.get(code)
+    if cls is not None:
+        raise cls(f"axis: {desc}", detail=detail)
+    spec = errors.REGISTRY.get(code)
+    if spec is not None and not spec.retryable:
+        raise errors.AxisRejected(f"axis refused ({code}): {desc}", detail=detail)
+    raise errors.AxisError(f"axis error ({code or status or 'no code'}): {desc}", detail=detail)
