@@ -1,34 +1,25 @@
 """edXML tree → Edoc / StatusMessage (spec/edxml.md §2.3–2.4); see :mod:`envelopes.edxml`.
 
-Rules:
-
-1. Elements are matched by local name in the QCVN namespace, in any order; comments are
-   ignored; an empty element is an absent field.
-2. A ``Signature`` child of ``edXMLHeader`` (ds: or VNPT's default-namespace form) is skipped:
-   the signature layer deals with it.
-3. Anything else we do not model is kept as an ExtraElement (parent path + index among the
-   parent's element children, Signature not counted).
-4. Strict mode raises on a value that does not parse (InvalidField / InvalidOrganId with the
-   element and line); lenient mode records a warning and treats the value as absent where
-   the model allows it. Structural problems (no envelope, manifest mismatch, limits) raise in
-   both modes.
+Field-level rules (matching by local name, Signature skipped, unknown elements kept, strict
+vs lenient values) live in :mod:`envelopes._reader`. Here: the packet structure. Structural
+problems (no envelope, a required element missing, manifest mismatch, limits) raise in both
+modes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from enum import StrEnum
 
 from lxml import etree
 
 from envelopes import _wire as w
 from envelopes._attachments import ZIP_CONTENT_TYPE, decode_payload, guess_content_type
+from envelopes._reader import FieldReader, Groups
 from envelopes.errors import (
     AttachmentTooLarge,
     EnvelopeError,
     InvalidField,
-    InvalidOrganId,
     ManifestMismatch,
     NotEdxml,
     TooManyAttachments,
@@ -41,8 +32,6 @@ from envelopes.model import (
     Code,
     DocumentType,
     Edoc,
-    ExtraElement,
-    OrganId,
     Organization,
     OtherInfo,
     PromulgationInfo,
@@ -54,8 +43,6 @@ from envelopes.model import (
     StatusMessage,
     TraceHeader,
 )
-
-Groups = dict[str, list[etree._Element]]
 
 
 class PacketKind(StrEnum):
@@ -131,146 +118,8 @@ def decode_packet(
     return decode(root, limits=limits, lenient=lenient).packet
 
 
-class _Reader:
-    def __init__(self, lenient: bool) -> None:
-        self.lenient = lenient
-        self.warnings: list[str] = []
-        self.extra: list[ExtraElement] = []
-
-    # --- generic ---------------------------------------------------------------------------
-
-    def group(self, el: etree._Element, known: tuple[str, ...], *, sig: bool = False) -> Groups:
-        """Known children by name; unknown ones kept as extras (rules 1–3)."""
-        out: Groups = {}
-        index = 0
-        for child in el:
-            tag: object = child.tag
-            if not isinstance(tag, str):
-                continue
-            if sig and w.is_signature(child):
-                continue
-            name = w.local_name(child, lenient=self.lenient)
-            if name is not None and name in known:
-                out.setdefault(name, []).append(child)
-            else:
-                self._keep(el, index, child)
-            index += 1
-        return out
-
-    def _keep(self, parent: etree._Element, index: int, child: etree._Element) -> None:
-        path = w.path_of(parent, lenient=self.lenient)
-        try:
-            xml = etree.tostring(child, encoding="unicode", with_tail=False)
-            self.extra.append(ExtraElement(parent=path, index=index, xml=xml))
-        except (InvalidField, ValueError, etree.LxmlError) as exc:
-            if not self.lenient:
-                raise InvalidField(
-                    f"unknown element cannot be kept: {exc}",
-                    element=f"{path}/{child.tag}",
-                    line=w.line_of(child),
-                ) from exc
-            self.warnings.append(
-                f"unknown element {child.tag!r} under {path} (line {w.line_of(child)}) "
-                "could not be kept and was dropped"
-            )
-
-    def one(self, groups: Groups, name: str) -> etree._Element | None:
-        found = groups.get(name)
-        if not found:
-            return None
-        if len(found) > 1:
-            where = f"line {w.line_of(found[1])}"
-            if not self.lenient:
-                raise InvalidField(
-                    f"appears {len(found)} times", element=name, line=w.line_of(found[1])
-                )
-            self.warnings.append(f"{name} appears {len(found)} times ({where}); the first is used")
-        return found[0]
-
-    def need(self, groups: Groups, name: str, parent: etree._Element) -> etree._Element:
-        el = self.one(groups, name)
-        if el is None:
-            raise InvalidField(
-                f"required element is missing under {w.path_of(parent)}",
-                element=name,
-                line=w.line_of(parent),
-            )
-        return el
-
-    def text(self, el: etree._Element | None) -> str:
-        if el is None:
-            return ""
-        parts = [el.text or ""]
-        for child in el:
-            tag: object = child.tag
-            if isinstance(tag, str):
-                name = w.local_name(el) or str(el.tag)
-                if not self.lenient:
-                    raise InvalidField(
-                        "a text field must not contain elements", element=name, line=w.line_of(el)
-                    )
-                self.warnings.append(
-                    f"child element {tag!r} of text field {name} (line {w.line_of(child)}) ignored"
-                )
-            parts.append(child.tail or "")
-        return "".join(parts)
-
-    def field(self, groups: Groups, name: str) -> str:
-        return self.text(self.one(groups, name))
-
-    def _bad(self, el: etree._Element | None, name: str, exc: Exception) -> None:
-        line = w.line_of(el) if el is not None else None
-        if not self.lenient:
-            raise InvalidField(str(exc), element=name, line=line) from exc
-        self.warnings.append(f"{name} (line {line}): {exc}; read as absent")
-
-    def int_field(self, groups: Groups, name: str) -> int | None:
-        el = self.one(groups, name)
-        text = self.text(el).strip()
-        if not text:
-            return None
-        try:
-            if not text.isascii() or not text.isdigit() or len(text) > 9:
-                raise ValueError(f"{text!r} is not a non-negative integer")
-            return int(text)
-        except ValueError as exc:
-            self._bad(el, name, exc)
-            return None
-
-    def date_field(self, groups: Groups, name: str) -> date | None:
-        el = self.one(groups, name)
-        text = self.text(el).strip()
-        if not text:
-            return None
-        try:
-            return w.parse_date(text)
-        except ValueError as exc:
-            self._bad(el, name, exc)
-            return None
-
-    def timestamp_field(self, groups: Groups, name: str, parent: etree._Element) -> datetime:
-        el = self.need(groups, name, parent)
-        try:
-            return w.parse_timestamp(self.text(el))
-        except ValueError as exc:
-            raise InvalidField(str(exc), element=name, line=w.line_of(el)) from exc
-
-    def organ(self, groups: Groups, name: str = "OrganId") -> OrganId | None:
-        el = self.one(groups, name)
-        return self._organ_of(el, name)
-
-    def _organ_of(self, el: etree._Element | None, name: str = "OrganId") -> OrganId | None:
-        text = self.text(el)
-        if el is None or not text.strip():
-            return None
-        try:
-            if not self.lenient:
-                return OrganId.parse(text)
-            organ_id, warnings = OrganId.parse_lenient(text)
-        except InvalidOrganId as exc:
-            raise InvalidOrganId(exc.message, element=name, line=w.line_of(el)) from exc
-        self.warnings.extend(f"line {w.line_of(el)}: {m}" for m in warnings)
-        return organ_id
+class _Reader(FieldReader):
+    """Builds the packet models from the tree."""
 
     # --- parts ------------------------------------------------------------------------------
 
