@@ -12,7 +12,8 @@ Typical use (service layer)::
                               document_id=doc.id)
 """
 
-from docnode.store.blobs import BlobIntegrityError, BlobStore, FilesystemBlobStore, sha256_hex
+from docnode.errors import BlobIntegrityError
+from docnode.store.blobs import BlobStore, FilesystemBlobStore, sha256_hex
 from docnode.store.chain import GENESIS_HASH, ChainProblem, ChainReport
 from docnode.store.engine import async_url, create_engine
 from docnode.store.enums import (

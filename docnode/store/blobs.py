@@ -23,13 +23,9 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from docnode.errors import NotFound, StoreUnavailable
+from docnode.errors import BlobIntegrityError, NotFound
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class BlobIntegrityError(StoreUnavailable):
-    """A stored blob does not hash to its name (disk corruption or tampering)."""
 
 
 class BlobStore(Protocol):
