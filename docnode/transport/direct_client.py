@@ -45,6 +45,8 @@ class ReceiptEvidence:
     """SHA-256 of the receipt bytes as received."""
     signer_organ_id: str
     """OrganId the receipt's signing certificate speaks for."""
+    at: datetime | None = None
+    """The receipt's own Timestamp (when the recipient says it arrived)."""
 
 
 class ReceiptChecker(Protocol):
@@ -108,7 +110,15 @@ class DirectClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
 
-    async def deliver(self, url: str, data: bytes, *, document_id: str, recipient: str) -> Delivery:
+    async def deliver(
+        self,
+        url: str,
+        data: bytes,
+        *,
+        document_id: str,
+        recipient: str,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> Delivery:
         """Send ``data`` to the peer at ``url``; return the verified receipt or raise."""
         target = url.rstrip("/") + MESSAGES_PATH
         sent_sha256 = hashlib.sha256(data).hexdigest()
@@ -118,7 +128,7 @@ class DirectClient:
                 data=data,
                 headers={"Content-Type": "application/xml; charset=utf-8"},
                 timeout=self._timeout,
-                ssl=self._ssl,
+                ssl=ssl_context if ssl_context is not None else self._ssl,
                 allow_redirects=False,
             ) as resp:
                 body = await resp.content.read(MAX_RESPONSE_BYTES + 1)

@@ -1,0 +1,152 @@
+"""Store-backed parts of dispatch: the sender that loads and pushes a stored packet, and the
+recorder that writes each attempt's outcome (DESIGN §4, §5; rules in ``docnode.dispatch``).
+
+Rules:
+1. The bytes sent are the stored blob of the document row, exactly (signed once).
+2. Each outcome is ONE transaction: the queue's complete/retry/dead-letter (which checks the
+   lease), the delivery row and an append-only event with the evidence.
+3. For an edoc delivered over the direct transport, the verified receipt is the recipient's
+   status 01 (``docnode.service`` rule 3): it is recorded as the delivery's status.
+4. The receipt bytes are kept as a blob (content-addressed) BEFORE the transaction names them.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from docnode import errors
+from docnode.directory import Route, RouteKind
+from docnode.logging import bind, get_logger
+from docnode.queue import Queue, QueueItem, RetryDecision
+from docnode.store import DeliveryState, EventKind, Store, Transaction, WorkKind
+from docnode.transport.direct_client import Delivery, DirectClient
+
+log = get_logger("delivery")
+
+SslFor = Callable[[str], ssl.SSLContext | None]
+
+
+class StoredPacketSender:
+    """``dispatch.ItemSender``: pushes the stored packet of a delivery on its stored route."""
+
+    def __init__(self, store: Store, client: DirectClient, *,
+                 ssl_for: SslFor = lambda _organ: None) -> None:
+        self._store = store
+        self._client = client
+        self._ssl_for = ssl_for
+
+    async def send(self, item: QueueItem) -> Delivery:
+        if item.kind not in (WorkKind.DELIVER_EDOC, WorkKind.DELIVER_STATUS):
+            raise errors.InternalError(f"no sender for work kind {item.kind}")
+        async with self._store.reader() as tx:
+            delivery = await tx.get_delivery(item.ref)
+            doc = None if delivery is None else await tx.get_document(delivery.document_id)
+        if delivery is None or doc is None:
+            raise errors.NotFound(f"delivery {item.ref} is gone",
+                                  detail={"delivery_id": item.ref})
+        route = Route.parse(delivery.route)
+        with bind(document_id=doc.edxml_document_id, organ_id=delivery.recipient_organ_id,
+                  peer=route.url or "axis"):
+            if route.kind is not RouteKind.DIRECT or route.url is None:
+                raise errors.PeerRejected(
+                    "the axis transport is not part of this build",
+                    detail={"route": delivery.route})
+            data = await self._store.blobs.get(doc.packet_sha256)
+            return await self._client.deliver(
+                route.url, data, document_id=doc.edxml_document_id,
+                recipient=delivery.recipient_organ_id,
+                ssl_context=self._ssl_for(delivery.recipient_organ_id),
+            )
+
+
+class StoreRecorder:
+    """``dispatch.OutcomeRecorder`` over the store and the queue (rules 2-4)."""
+
+    def __init__(self, store: Store, queue: Queue, *, actor: str) -> None:
+        self._store = store
+        self._queue = queue
+        self._actor = actor
+
+    async def delivered(self, item: QueueItem, delivery: Delivery, *, now: datetime) -> None:
+        receipt_sha = await self._store.blobs.put(delivery.receipt)
+        async with self._store.transaction() as tx:
+            await self._queue.complete(item, tx=tx)
+            row = await tx.set_delivery_state(
+                item.ref, DeliveryState.DELIVERED, now=now, attempts=item.attempts,
+                next_attempt_at=None, last_error=None, receipt_sha256=receipt_sha)
+            if item.kind is WorkKind.DELIVER_EDOC:
+                await tx.set_delivery_status(item.ref, "01", at=delivery.evidence.at or now,
+                                             now=now)
+            await tx.append_event(
+                kind=EventKind.DELIVERED, at=now, actor=self._actor,
+                document_id=row.document_id, delivery_id=row.id,
+                evidence={"receipt_sha256": receipt_sha, "http_status": delivery.http_status,
+                          "duplicate": delivery.duplicate, "attempts": item.attempts,
+                          "receipt_signer": delivery.evidence.signer_organ_id,
+                          "status_code": "01" if item.kind is WorkKind.DELIVER_EDOC else None},
+            )
+        log.info("delivered", delivery_id=item.ref, attempts=item.attempts,
+                 receipt_sha256=receipt_sha, duplicate=delivery.duplicate)
+
+    async def retry(
+        self, item: QueueItem, *, error: str, detail: dict[str, object], delay_s: float,
+        now: datetime,
+    ) -> RetryDecision:
+        async with self._store.transaction() as tx:
+            decision = await self._queue.retry(item, tx=tx, error=error, now=now,
+                                               delay_s=delay_s)
+            if decision is RetryDecision.SCHEDULED:
+                row = await tx.set_delivery_state(
+                    item.ref, DeliveryState.QUEUED, now=now, attempts=item.attempts,
+                    next_attempt_at=now + timedelta(seconds=delay_s), last_error=error)
+                await tx.append_event(
+                    kind=EventKind.RETRY_SCHEDULED, at=now, actor=self._actor,
+                    document_id=row.document_id, delivery_id=row.id,
+                    evidence={"error": error, "detail": detail, "attempts": item.attempts,
+                              "delay_s": round(delay_s, 3)})
+            else:
+                await self._give_up(tx, item, decision, error=error, detail=detail, now=now)
+        log.info("retry", delivery_id=item.ref, error=error, decision=decision.value,
+                 attempts=item.attempts, delay_s=round(delay_s, 3))
+        return decision
+
+    async def failed(
+        self, item: QueueItem, *, error: str, detail: dict[str, object], now: datetime
+    ) -> None:
+        reason = str(detail.get("peer_code", error))
+        async with self._store.transaction() as tx:
+            await self._queue.dead_letter(item, tx=tx, error=reason, now=now)
+            row = await tx.set_delivery_state(
+                item.ref, DeliveryState.FAILED, now=now, attempts=item.attempts,
+                next_attempt_at=None, last_error=reason)
+            await tx.append_event(
+                kind=EventKind.FAILED, at=now, actor=self._actor, document_id=row.document_id,
+                delivery_id=row.id,
+                evidence={"error": error, "reason": reason, "detail": detail,
+                          "attempts": item.attempts})
+        log.warning("failed", delivery_id=item.ref, error=error, reason=reason)
+
+    async def gave_up(
+        self, item: QueueItem, *, decision: RetryDecision, error: str, now: datetime
+    ) -> None:
+        async with self._store.transaction() as tx:
+            await self._queue.dead_letter(item, tx=tx, error=error, now=now)
+            await self._give_up(tx, item, decision, error=error, detail={}, now=now)
+
+    async def _give_up(self, tx: Transaction, item: QueueItem, decision: RetryDecision, *,
+                       error: str, detail: dict[str, object], now: datetime) -> None:
+        state, kind = (
+            (DeliveryState.DEAD_LETTERED, EventKind.DEAD_LETTERED)
+            if decision is RetryDecision.MAX_ATTEMPTS
+            else (DeliveryState.EXPIRED, EventKind.EXPIRED)
+        )
+        row = await tx.set_delivery_state(item.ref, state, now=now, attempts=item.attempts,
+                                          next_attempt_at=None, last_error=error)
+        await tx.append_event(
+            kind=kind, at=now, actor=self._actor, document_id=row.document_id,
+            delivery_id=row.id,
+            evidence={"why": decision.value, "last_error": error, "detail": detail,
+                      "attempts": item.attempts})
+        log.warning(kind.value, delivery_id=item.ref, why=decision.value, last_error=error)

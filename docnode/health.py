@@ -1,0 +1,37 @@
+"""Health checks: small functions returning a tiny value (X-Road's HealthCheckResult).
+
+``/healthz`` says the process is alive; ``/readyz`` aggregates the checks below and answers
+503 when any fails. Issue 9 adds more checks (queue age, axis reachability) here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from docnode.logging import get_logger
+
+log = get_logger("health")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+HealthCheck = Callable[[], Awaitable[HealthResult]]
+
+
+async def run_checks(checks: Sequence[HealthCheck]) -> list[HealthResult]:
+    results: list[HealthResult] = []
+    for check in checks:
+        try:
+            results.append(await check())
+        except Exception as exc:
+            log.warning("health_check_failed", check=getattr(check, "__name__", "?"),
+                        error=type(exc).__name__)
+            results.append(HealthResult(getattr(check, "__name__", "check"), False,
+                                        type(exc).__name__))
+    return results
