@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml.algorithms import (
@@ -452,8 +453,11 @@ def _key_info_certificates(
     for node in x509_data[0].iterfind(_ds("X509Certificate")):
         try:
             der = b64decode("".join((node.text or "").split()), validate=True)
-            certs.append(x509.load_der_x509_certificate(der))
-        except (binascii.Error, ValueError) as exc:
+            cert = x509.load_der_x509_certificate(der)
+            # cryptography decodes lazily: touch everything used later, here, once.
+            _ = (cert.subject, cert.issuer, cert.not_valid_before_utc, cert.public_key())
+            certs.append(cert)
+        except (binascii.Error, ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise SignatureInvalid(
                 "an X509Certificate cannot be read", element="X509Certificate"
             ) from exc
@@ -472,10 +476,7 @@ def _key_info_certificates(
 def _check_signer_key(
     signer: x509.Certificate, method: SignatureMethod, policy: SignaturePolicy
 ) -> None:
-    try:
-        public = signer.public_key()
-    except ValueError as exc:
-        raise SignatureInvalid("the signer certificate's key cannot be read") from exc
+    public = signer.public_key()  # readable: checked in _key_info_certificates
     if method.name.startswith("RSA_"):
         if not isinstance(public, rsa.RSAPublicKey):
             raise SignaturePolicyViolation("an RSA signature method with a non-RSA key")
