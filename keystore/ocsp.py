@@ -108,30 +108,53 @@ def request_matches(info: OcspRequestInfo, issuer: x509.Certificate) -> bool:
 
 def build_response(
     *,
-    cert: x509.Certificate,
     issuer: x509.Certificate,
     responder_cert: x509.Certificate,
     responder_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
     status: OcspCertStatus,
     this_update: datetime,
     next_update: datetime | None,
+    cert: x509.Certificate | None = None,
+    request: OcspRequestInfo | None = None,
     revoked_at: datetime | None = None,
     revocation_reason: x509.ReasonFlags | None = None,
     nonce: bytes | None = None,
     produced_by_delegate: bool = False,
 ) -> bytes:
-    """A signed DER OCSPResponse (responder side; tests and the dev CA). When
-    ``produced_by_delegate`` the responder certificate travels in the response."""
-    builder = ocsp.OCSPResponseBuilder().add_response(
-        cert=cert,
-        issuer=issuer,
-        algorithm=hashes.SHA1(),  # noqa: S303 - CertID naming hash, see build_request
-        cert_status={v: k for k, v in _STATUS.items()}[status],
-        this_update=this_update,
-        next_update=next_update,
-        revocation_time=revoked_at if status is OcspCertStatus.REVOKED else None,
-        revocation_reason=revocation_reason if status is OcspCertStatus.REVOKED else None,
-    )
+    """A signed DER OCSPResponse (responder side; tests and the dev CA) about ``cert``,
+    or about the certificate a parsed ``request`` names (a responder knows serials, not
+    certificates). When ``produced_by_delegate`` the responder certificate travels in the
+    response."""
+    cert_status = {v: k for k, v in _STATUS.items()}[status]
+    revoked = status is OcspCertStatus.REVOKED
+    revocation_time = revoked_at if revoked else None
+    reason = revocation_reason if revoked else None
+    builder = ocsp.OCSPResponseBuilder()
+    if request is not None:
+        builder = builder.add_response_by_hash(
+            issuer_name_hash=request.issuer_name_hash,
+            issuer_key_hash=request.issuer_key_hash,
+            serial_number=request.serial_number,
+            algorithm=request.hash_algorithm,
+            cert_status=cert_status,
+            this_update=this_update,
+            next_update=next_update,
+            revocation_time=revocation_time,
+            revocation_reason=reason,
+        )
+    elif cert is not None:
+        builder = builder.add_response(
+            cert=cert,
+            issuer=issuer,
+            algorithm=hashes.SHA1(),  # noqa: S303 - CertID naming hash, see build_request
+            cert_status=cert_status,
+            this_update=this_update,
+            next_update=next_update,
+            revocation_time=revocation_time,
+            revocation_reason=reason,
+        )
+    else:
+        raise TypeError("build_response needs `cert` or `request`")
     builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, responder_cert)
     if produced_by_delegate:
         builder = builder.certificates([responder_cert])
