@@ -120,9 +120,7 @@ def parse(data: bytes, *, limits: Limits = DEFAULT_LIMITS, lenient: bool = False
     if lenient:
         data, junk = _strip_leading_junk(data)
         if junk:
-            warnings.append(
-                f"lenient: ignored {junk} junk byte(s) before the XML declaration"
-            )
+            warnings.append(f"lenient: ignored {junk} junk byte(s) before the XML declaration")
     root_start = check_prolog(data)
     declared: set[str] = set()
     while True:

@@ -29,9 +29,7 @@ BILLION_LAUGHS = (
     )
     + b"]>\n<lolz>&lol9;</lolz>"
 )
-XXE_FILE = (
-    b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>'
-)
+XXE_FILE = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>'
 EXTERNAL_DTD = b'<!DOCTYPE a SYSTEM "http://example.invalid/a.dtd"><a/>'
 UTF16_DOCTYPE = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a><a/>'.encode("utf-16")
 XINCLUDE = (
