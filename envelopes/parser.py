@@ -124,11 +124,13 @@ def parse(data: bytes, *, limits: Limits = DEFAULT_LIMITS, lenient: bool = False
     root_start = check_prolog(data)
     declared: set[str] = set()
     while True:
+        parser = make_parser() if lenient else thread_parser()
         try:
-            root = _fromstring(data)
+            root = _fromstring(data, parser)
             break
-        except MalformedXml as exc:
-            missing = _undeclared_known_prefixes(exc.__cause__) - declared if lenient else set()
+        except MalformedXml:
+            # The parser's own log holds this parse only (the exception's may hold older ones).
+            missing = _undeclared_known_prefixes(parser.error_log) - declared if lenient else set()
             if not missing:
                 raise
             for prefix in sorted(missing):
@@ -207,9 +209,9 @@ def _sourceline(node: etree._Element) -> int | None:
     return cast("int | None", node.sourceline)
 
 
-def _fromstring(data: bytes) -> etree._Element:
+def _fromstring(data: bytes, parser: etree.XMLParser) -> etree._Element:
     try:
-        return etree.fromstring(data, parser=thread_parser())
+        return etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         if "Excessive depth" in str(exc):
             raise TooDeep(
@@ -268,10 +270,8 @@ def _strip_leading_junk(data: bytes) -> tuple[bytes, int]:
     return data[decl:], decl
 
 
-def _undeclared_known_prefixes(cause: BaseException | None) -> set[str]:
-    if not isinstance(cause, etree.XMLSyntaxError):
-        return set()
-    entries: Iterable[etree._LogEntry] = cast(Iterable[etree._LogEntry], cause.error_log)
+def _undeclared_known_prefixes(log: etree._ListErrorLog) -> set[str]:
+    entries = cast(Iterable[etree._LogEntry], log)
     found: set[str] = set()
     for entry in entries:
         if entry.type != _NS_ERR_UNDEFINED_NAMESPACE:
