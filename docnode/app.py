@@ -1,0 +1,318 @@
+"""Composition: builds the node's parts and aiohttp apps for its role, runs and stops them.
+
+Rules:
+1. Parts are built once, in ONE place (:func:`open_node`), and handed to whoever needs them;
+   nothing else constructs a store, a session or a signer. Resources live under typed
+   ``web.AppKey``s on the api app and are released in its ``cleanup_ctx`` in reverse order:
+   workers stop first (finishing in-flight sends), then the direct listener (finishing
+   in-flight receives), then the HTTP session, the store and the offload pools.
+2. Optional parts are null objects chosen here (X-Road's NullLogManager): no direct listener
+   when ``[listen] direct = ""``; no api site when ``[listen] api = ""`` (the app still runs
+   its contexts). The ``axis`` role and the VXP poller are composed here in later issues.
+3. ``SIGTERM``/``SIGINT`` start the graceful shutdown; a second signal is ignored while it
+   runs (it is bounded by the dispatcher's grace and the listeners' shutdown timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from docnode.clock import SYSTEM_CLOCK, Clock
+from docnode.config import Settings
+from docnode.delivery import StoredPacketSender, StoreRecorder
+from docnode.directory import Directory
+from docnode.dispatch import Dispatcher, DispatchPolicy
+from docnode.health import HealthResult, run_checks
+from docnode.logging import configure_logging, get_logger
+from docnode.offload import Offloader
+from docnode.queue import RetryPolicy, SqlQueue
+from docnode.scheduler import Job, Scheduler
+from docnode.service import NodeService
+from docnode.signer import PacketSigner
+from docnode.store import Store
+from docnode.transport.direct_client import DirectClient, client_ssl_context
+from docnode.transport.direct_server import (
+    RUNNER_OPTIONS,
+    BodyLimits,
+    direct_app,
+    server_ssl_context,
+)
+from docnode.verification import VerificationContext, context_from_settings
+from keystore.identity import load_identity
+from keystore.trust import TrustStore, expiring, load_crl
+
+log = get_logger("app")
+
+EXPIRY_WARNING = timedelta(days=30)
+LISTENER_SHUTDOWN_S = 15.0
+
+
+@dataclass
+class Node:
+    """The running parts of one node (built by :func:`open_node`)."""
+
+    settings: Settings
+    clock: Clock
+    offloader: Offloader
+    store: Store
+    queue: SqlQueue
+    session: aiohttp.ClientSession
+    signer: PacketSigner
+    service: NodeService
+    directory: Directory
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    verification: VerificationContext
+    direct_address: tuple[str, int] | None = None
+
+
+NODE = web.AppKey("docnode.node", Node)
+SETTINGS = web.AppKey("docnode.settings", Settings)
+
+
+def _peer_ssl(settings: Settings, passphrase: bytes | None) -> dict[str, Any]:
+    contexts: dict[str, Any] = {}
+    for peer in settings.peers:
+        if peer.tls_ca is None and peer.client_cert is None:
+            continue
+        ctx = client_ssl_context(
+            cafiles=(peer.tls_ca,) if peer.tls_ca else (),
+            client_cert=peer.client_cert, client_key=peer.client_key, key_password=passphrase,
+        )
+        for oid in peer.organ_ids:
+            contexts[oid] = ctx
+    return contexts
+
+
+@asynccontextmanager
+async def open_node(
+    settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
+    environ: Mapping[str, str] = os.environ,
+) -> AsyncIterator[Node]:
+    """Build every part of the node (rule 1); close them on exit. Workers are not started."""
+    now = clock.now()
+    passphrase = settings.identity.read_passphrase(environ)
+    identity = load_identity(
+        key=settings.identity.key, cert=settings.identity.cert, chain=settings.identity.chain,
+        pkcs12=settings.identity.pkcs12, passphrase=passphrase, at=now,
+    )
+    verification = context_from_settings(settings)
+    offloader = Offloader()
+    store = await Store.from_settings(settings.store)
+    try:
+        queue = SqlQueue(store, policy=RetryPolicy.from_settings(settings.delivery))
+        async with store.reader() as tx:
+            stored = {p.organ_id: p.url for p in await tx.list_peers()}
+        directory = Directory(settings.peers, axis_configured=settings.axis is not None,
+                              stored=stored)
+        signer = PacketSigner(identity, offloader)
+        service = NodeService(
+            organ_ids=settings.node.organ_ids, names=settings.node.name_of, store=store,
+            signer=signer, verification=verification, offloader=offloader,
+            directory=directory, clock=clock,
+        )
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(8, settings.delivery.workers * 2)),
+            headers={"User-Agent": "docnode/0.1"},
+        )
+        client = DirectClient(session, receipts=service,
+                              timeout_s=settings.delivery.request_timeout_s)
+        peer_ssl = _peer_ssl(settings, passphrase)
+        dispatcher = Dispatcher(
+            queue=queue, retry_policy=queue.policy,
+            sender=StoredPacketSender(store, client, ssl_for=peer_ssl.get),
+            recorder=StoreRecorder(store, queue, actor="worker"),
+            policy=DispatchPolicy(workers=settings.delivery.workers,
+                                  lease_s=settings.delivery.lease_s),
+            clock=clock,
+        )
+        service.set_on_queued(dispatcher.wake)
+        node = Node(settings=settings, clock=clock, offloader=offloader, store=store,
+                    queue=queue, session=session, signer=signer, service=service,
+                    directory=directory, dispatcher=dispatcher, scheduler=Scheduler(()),
+                    verification=verification)
+        node.scheduler = Scheduler(_jobs(node, identity.certificate))
+        try:
+            yield node
+        finally:
+            await session.close()
+    finally:
+        await store.close()
+        offloader.close(wait=False)
+
+
+def _jobs(node: Node, own_cert: Any) -> list[Job]:
+    settings = node.settings
+
+    async def retry_sweep() -> None:
+        # Claims pick due retries and items whose lease expired (a crashed worker's); waking
+        # the dispatcher makes sure they are looked at even when nothing new is queued.
+        node.dispatcher.wake()
+
+    async def housekeeping() -> None:
+        async with node.store.reader() as tx:
+            node.directory.update_stored({p.organ_id: p.url for p in await tx.list_peers()})
+        crls = await node.offloader.in_thread(_read_crls, settings.trust.crls)
+        if crls:
+            node.verification.trust.replace_crls(crls)
+        stats = await node.queue.stats(now=node.clock.now())
+        log.info("queue_stats", ready=stats.ready, due=stats.due, leased=stats.leased,
+                 dead=stats.dead, oldest_age_s=round(stats.oldest_age_s, 1))
+
+    async def certificate_expiry() -> None:
+        trust: TrustStore = node.verification.trust
+        for item in expiring([own_cert, *trust.anchors, *trust.intermediates],
+                             within=EXPIRY_WARNING, at=node.clock.now()):
+            log.warning("certificate_expiring", subject=item.subject,
+                        days_left=round(item.days_left, 1), not_after=item.not_after)
+
+    return [
+        Job("retry_sweep", retry_sweep, interval_s=1.0),
+        Job("housekeeping", housekeeping, interval_s=300.0),
+        Job("certificate_expiry", certificate_expiry, interval_s=86400.0, run_at_start=True),
+    ]
+
+
+def _read_crls(paths: tuple[Path, ...]) -> list[Any]:
+    # Re-read the configured CRL files so that a CRL re-published by the CA is used without a
+    # restart; a file that cannot be read keeps the CRLs in use (logged).
+    try:
+        return [load_crl(p.read_bytes()) for p in paths]
+    except OSError as exc:
+        log.warning("crl_reload_failed", error=str(exc))
+        return []
+
+
+# --- the aiohttp apps ------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+
+    async def store() -> HealthResult:
+        async with node.store.reader() as tx:
+            await tx.list_peers()
+        return HealthResult("store", True)
+
+    async def identity() -> HealthResult:
+        not_after = node.signer.identity.certificate.not_valid_after_utc
+        ok = not_after > node.clock.now()
+        return HealthResult("identity", ok, f"valid until {not_after.isoformat()}")
+
+    async def queue() -> HealthResult:
+        stats = await node.queue.stats(now=node.clock.now())
+        return HealthResult("queue", True, f"due={stats.due} leased={stats.leased}")
+
+    results = await run_checks([store, identity, queue])
+    ok = all(r.ok for r in results)
+    body = {"status": "ready" if ok else "not_ready",
+            "checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results]}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
+                  environ: Mapping[str, str] = os.environ) -> web.Application:
+    """The api listener's app; its cleanup_ctx owns the node's parts (rule 1)."""
+    app = web.Application()
+    app[SETTINGS] = settings
+
+    async def node_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with open_node(settings, clock=clock, environ=environ) as node:
+            app[NODE] = node
+            yield
+
+    async def direct_ctx(app: web.Application) -> AsyncIterator[None]:
+        node = app[NODE]
+        where = settings.listen.direct
+        if where is None:  # rule 2: no direct listener
+            yield
+            return
+        limits = settings.limits.to_limits()
+        inner = direct_app(node.service, limits=BodyLimits(
+            max_body_bytes=limits.max_packet_bytes, max_decoded_bytes=limits.max_packet_bytes))
+        runner = web.AppRunner(inner, shutdown_timeout=LISTENER_SHUTDOWN_S, access_log=None,
+                               **RUNNER_OPTIONS)  # type: ignore[arg-type]
+        await runner.setup()
+        ssl_ctx = None
+        if settings.listen.tls_cert is not None and settings.listen.tls_key is not None:
+            ssl_ctx = server_ssl_context(
+                cert=settings.listen.tls_cert, key=settings.listen.tls_key,
+                client_cas=(settings.listen.tls_client_ca,) if settings.listen.tls_client_ca
+                else (),
+                require_client_cert=settings.listen.tls_client_ca is not None,
+                key_password=settings.identity.read_passphrase(environ),
+            )
+        site = web.TCPSite(runner, where.host, where.port, ssl_context=ssl_ctx,
+                           reuse_address=True)
+        await site.start()
+        address = runner.addresses[0]
+        node.direct_address = (str(address[0]), int(address[1]))
+        log.info("direct_listening", host=address[0], port=address[1], tls=ssl_ctx is not None)
+        try:
+            yield
+        finally:
+            await runner.cleanup()
+
+    async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+        node = app[NODE]
+        node.dispatcher.start()
+        node.scheduler.start()
+        try:
+            yield
+        finally:
+            node.scheduler.stop()
+            await node.dispatcher.stop()
+
+    app.cleanup_ctx.extend([node_ctx, direct_ctx, workers_ctx])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
+                clock: Clock = SYSTEM_CLOCK) -> None:
+    """Run the node until ``stop`` is set (or SIGTERM/SIGINT), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = build_api_app(settings, clock=clock)
+    runner = web.AppRunner(app, shutdown_timeout=LISTENER_SHUTDOWN_S, access_log=None)
+    await runner.setup()
+    try:
+        if settings.listen.api is not None:
+            site = web.TCPSite(runner, settings.listen.api.host, settings.listen.api.port,
+                               reuse_address=True)
+            await site.start()
+        log.info("node_started", organ_ids=list(settings.node.organ_ids),
+                 api=str(settings.listen.api), direct=str(settings.listen.direct),
+                 started_at=datetime.now(UTC))
+        await stop.wait()
+        log.info("node_stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        log.info("node_stopped")
+
+
+def run_forever(settings: Settings) -> int:
+    """``docnode run``: configure logging, serve until a signal, exit 0."""
+    configure_logging(fmt=settings.logging.format.value, level=settings.logging.level.value.upper())
+    asyncio.run(serve(settings))
+    return 0

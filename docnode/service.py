@@ -1,0 +1,440 @@
+"""The node's use cases (DESIGN §4): submit, receive, change status, apply incoming statuses.
+
+Rules:
+1. Submit: validate → route every recipient (``unknown_recipient`` before anything is queued)
+   → sign ONCE → blob → ONE transaction: document row, one delivery per recipient, one outbox
+   item per delivery, events ``submitted`` + ``queued``. After that commit nothing is lost.
+2. Receive (direct server now, axis poller later): verify (the lead's ``verify_incoming``:
+   size, parse, schema, signature, path + revocation, sender binding, freshness) → dedup on
+   the signed key → store + events → signed receipt (status 01 naming the SHA-256 of the exact
+   bytes). The same bytes again get the ORIGINAL receipt (200); different bytes under the same
+   key are ``duplicate_conflict`` (409), logged as a security event.
+3. On the direct transport the signed receipt IS the status 01 "arrived": the sender records
+   it as such on its delivery row, and no separate 01 packet is queued (it would duplicate
+   the receipt on the wire). The axis route, where the VXP answer is not signed by the
+   recipient, queues a real 01 (``queue_arrival_status``).
+4. Statuses are deduplicated on (From, ResponseFor DocumentId, StatusCode, Timestamp). A status
+   about a document we never sent to that organisation is acknowledged (202), stored, flagged
+   as an orphan security event, and changes no delivery.
+5. Clerk actions (03/02/04/05/06) on a received document each become a signed status packet
+   queued back to the sender (one transaction: document, delivery, outbox item, events); 02
+   needs a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from envelopes.receipt import build_receipt, check_receipt
+
+from docnode import errors
+from docnode.clock import Clock
+from docnode.directory import Directory
+from docnode.logging import bind, get_logger
+from docnode.offload import Offloader
+from docnode.signer import PacketSigner
+from docnode.store import Store
+from docnode.store.enums import Direction, DocumentKind, EventKind, Verification, WorkKind
+from docnode.transport.direct_client import ReceiptEvidence
+from docnode.transport.direct_server import PeerInfo, ReceiveOutcome
+from docnode.verification import VerificationContext, VerifiedIncoming, verify_incoming
+from envelopes.model import (
+    Edoc,
+    Organization,
+    ResponseFor,
+    StaffInfo,
+    StatusCode,
+    StatusMessage,
+)
+from envelopes.organ import OrganId
+
+log = get_logger("service")
+
+CLERK_CODES = frozenset({StatusCode.ACCEPTED, StatusCode.REFUSED, StatusCode.ASSIGNED,
+                         StatusCode.PROCESSING, StatusCode.COMPLETED})
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    document_id: str
+    """Our row id (``docnode status ID``)."""
+    edxml_document_id: str
+    packet_sha256: str
+    deliveries: dict[str, str]
+    """Recipient OrganId -> delivery id."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    document_id: str
+    """The received document the status is about."""
+    status_document_id: str
+    """The outgoing status packet's row id."""
+    status_code: str
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class NodeService:
+    """The use cases over one store, one identity and one directory."""
+
+    def __init__(
+        self,
+        *,
+        organ_ids: Sequence[str],
+        names: Callable[[str], str],
+        store: Store,
+        signer: PacketSigner,
+        verification: VerificationContext,
+        offloader: Offloader,
+        directory: Directory,
+        clock: Clock,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.organ_ids = tuple(organ_ids)
+        self._names = names
+        self.store = store
+        self.signer = signer
+        self._verification = verification
+        self._offloader = offloader
+        self.directory = directory
+        self._clock = clock
+        self._on_queued = on_queued
+
+    def set_on_queued(self, callback: Callable[[], None]) -> None:
+        """Who to wake after a commit that queued work (the dispatcher, in ``run``)."""
+        self._on_queued = callback
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def organization(self, organ_id: str | None = None) -> Organization:
+        oid = organ_id or self.organ_ids[0]
+        return Organization(organ_id=OrganId.parse(oid), organ_name=self._names(oid))
+
+    # --- submit (rule 1) -----------------------------------------------------------------
+
+    async def submit(self, edoc: Edoc, *, actor: str = "system") -> SubmitResult:
+        sender = str(edoc.from_.organ_id)
+        if sender not in self.organ_ids:
+            raise errors.ValidationFailed(
+                f"From/OrganId {sender} is not one of this node's organisations",
+                detail={"errors": [{"field": "from.organ_id", "message": "not ours"}]},
+            )
+        recipients = list(dict.fromkeys(str(o.organ_id) for o in edoc.to))
+        routes = self.directory.routes(recipients)
+        data = await self.signer.sign_edoc(edoc)
+        sha = await self.store.blobs.put(data)
+        now = self._clock.now()
+        with bind(document_id=edoc.document_id, organ_id=sender):
+            async with self.store.transaction() as tx:
+                earlier = await tx.find_documents(
+                    edoc.document_id, from_organ_id=sender, direction=Direction.OUT,
+                    kind=DocumentKind.EDOC,
+                )
+                if earlier:
+                    raise errors.Conflict(
+                        f"DocumentId {edoc.document_id} was submitted already",
+                        detail={"document_id": earlier[0].id},
+                    )
+                doc = await tx.add_document(
+                    direction=Direction.OUT, kind=DocumentKind.EDOC, organ_id=sender,
+                    counterparty=recipients[0], edxml_document_id=edoc.document_id,
+                    from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
+                    created_at=now, subject=edoc.subject, code=str(edoc.code),
+                    promulgation_date=edoc.promulgation_info.promulgation_date,
+                    business_doc_type=int(edoc.business.doc_type),
+                )
+                await tx.append_event(
+                    kind=EventKind.SUBMITTED, at=now, actor=actor, document_id=doc.id,
+                    evidence={"packet_sha256": sha, "recipients": recipients,
+                              "edxml_document_id": edoc.document_id},
+                )
+                deliveries: dict[str, str] = {}
+                for oid in recipients:
+                    d = await tx.add_delivery(document_id=doc.id, recipient_organ_id=oid,
+                                              route=str(routes[oid]), now=now)
+                    await tx.enqueue(WorkKind.DELIVER_EDOC, d.id, now=now)
+                    await tx.append_event(
+                        kind=EventKind.QUEUED, at=now, actor=actor, document_id=doc.id,
+                        delivery_id=d.id, evidence={"recipient": oid, "route": d.route},
+                    )
+                    deliveries[oid] = d.id
+                tx.after_commit(self._on_queued)
+            log.info("submitted", recipients=recipients, packet_sha256=sha)
+        return SubmitResult(doc.id, edoc.document_id, sha, deliveries)
+
+    # --- receive (rules 2-4) ---------------------------------------------------------------
+
+    async def receive(self, data: bytes, *, peer: PeerInfo) -> ReceiveOutcome:
+        """The receive path of the direct server (``PacketReceiver``)."""
+        now = self._clock.now()
+        verified = await verify_incoming(
+            data, context=self._verification, at=now, offloader=self._offloader
+        )
+        with bind(organ_id=verified.sender):
+            earlier = await self._earlier_receipt(verified.packet_sha256)
+            if earlier is not None:
+                log.info("duplicate_received", packet_sha256=verified.packet_sha256)
+                return ReceiveOutcome(earlier, duplicate=True)
+            if isinstance(verified.packet, Edoc):
+                return await self._receive_edoc(data, verified, verified.packet, now)
+            return await self._receive_status(data, verified, verified.packet, now)
+
+    async def _earlier_receipt(self, packet_sha256: str) -> bytes | None:
+        async with self.store.reader() as tx:
+            row = await tx.find_receipt(packet_sha256)
+        return None if row is None else await self.store.blobs.get(row.receipt_sha256)
+
+    def _ours(self, edoc: Edoc) -> str:
+        for org in edoc.to:
+            if str(org.organ_id) in self.organ_ids:
+                return str(org.organ_id)
+        raise errors.UnknownRecipient(
+            "none of the packet's recipients is served by this node",
+            detail={"to": [str(o.organ_id) for o in edoc.to]},
+        )
+
+    async def _sign_receipt(
+        self, *, receiver: str, sender: str, document_id: str, code: str,
+        promulgation_date: object, packet_sha256: str, at: datetime,
+    ) -> bytes:
+        status = build_receipt(
+            receiver=self.organization(receiver), sender=OrganId.parse(sender, lenient=True),
+            document_id=document_id, code=code,
+            promulgation_date=promulgation_date,  # type: ignore[arg-type]
+            packet_sha256=packet_sha256, at=at,
+        )
+        return await self.signer.sign_status(status)
+
+    def _conflict(
+        self, verified: VerifiedIncoming, key: dict[str, object]
+    ) -> errors.DuplicateConflict:
+        log.security("duplicate_conflict", packet_sha256=verified.packet_sha256, **key)
+        return errors.DuplicateConflict(
+            "a different packet with the same key was received before", detail=key
+        )
+
+    async def _receive_edoc(
+        self, data: bytes, verified: VerifiedIncoming, edoc: Edoc, now: datetime
+    ) -> ReceiveOutcome:
+        sender, sha = verified.sender, verified.packet_sha256
+        key: dict[str, object] = {"from_organ_id": sender, "document_id": edoc.document_id}
+        with bind(document_id=edoc.document_id):
+            ours = self._ours(edoc)
+            async with self.store.reader() as tx:
+                if await tx.find_inbox(sender, edoc.document_id) is not None:
+                    raise self._conflict(verified, key)
+            receipt = await self._sign_receipt(
+                receiver=ours, sender=sender, document_id=edoc.document_id,
+                code=str(edoc.code), promulgation_date=edoc.promulgation_info.promulgation_date,
+                packet_sha256=sha, at=now,
+            )
+            await self.store.blobs.put(data)
+            receipt_sha = await self.store.blobs.put(receipt)
+            try:
+                async with self.store.transaction() as tx:
+                    doc = await tx.add_document(
+                        direction=Direction.IN, kind=DocumentKind.EDOC, organ_id=ours,
+                        counterparty=sender, edxml_document_id=edoc.document_id,
+                        from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
+                        created_at=now, subject=edoc.subject, code=str(edoc.code),
+                        promulgation_date=edoc.promulgation_info.promulgation_date,
+                        business_doc_type=int(edoc.business.doc_type),
+                        verification=_verification(verified),
+                    )
+                    await tx.add_inbox(document_id=doc.id, organ_id=ours, from_organ_id=sender,
+                                       edxml_document_id=edoc.document_id, packet_sha256=sha,
+                                       received_at=now)
+                    await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                            document_id=doc.id, now=now)
+                    await tx.append_event(
+                        kind=EventKind.RECEIVED, at=now, actor=f"peer:{sender}",
+                        document_id=doc.id, evidence=_evidence(verified),
+                    )
+                    await tx.append_event(
+                        kind=EventKind.RECEIPT_SENT, at=now, actor="system", document_id=doc.id,
+                        evidence={"receipt_sha256": receipt_sha, "status_code": "01"},
+                    )
+                    await tx.set_inbox_status(doc.id, StatusCode.ARRIVED.value, at=now)
+            except errors.Conflict:
+                # A concurrent request with the same key won the race (UNIQUE keys): answer
+                # as if we had seen it first.
+                again = await self._earlier_receipt(sha)
+                if again is not None:
+                    return ReceiveOutcome(again, duplicate=True)
+                raise self._conflict(verified, key) from None
+            log.info("received", packet_sha256=sha, attachments=len(edoc.attachments))
+        return ReceiveOutcome(receipt)
+
+    async def _receive_status(
+        self, data: bytes, verified: VerifiedIncoming, status: StatusMessage, now: datetime
+    ) -> ReceiveOutcome:
+        sender, sha = verified.sender, verified.packet_sha256
+        rf = status.response_for
+        code = StatusCode(status.status_code).value
+        key: dict[str, object] = {
+            "from_organ_id": sender, "response_for": rf.document_id, "status_code": code,
+               "timestamp": status.timestamp.isoformat()}
+        with bind(document_id=rf.document_id):
+            async with self.store.reader() as tx:
+                if await tx.find_received_status(
+                    from_organ_id=sender, response_for_document_id=rf.document_id,
+                    status_code=code, timestamp=status.timestamp,
+                ) is not None:
+                    raise self._conflict(verified, key)
+            ours = str(rf.organ_id) if rf.organ_id and str(rf.organ_id) in self.organ_ids \
+                else self.organ_ids[0]
+            receipt = await self._sign_receipt(
+                receiver=ours, sender=sender, document_id=rf.document_id, code=rf.code,
+                promulgation_date=rf.promulgation_date, packet_sha256=sha, at=now,
+            )
+            await self.store.blobs.put(data)
+            receipt_sha = await self.store.blobs.put(receipt)
+            try:
+                async with self.store.transaction() as tx:
+                    doc = await tx.add_document(
+                        direction=Direction.IN, kind=DocumentKind.STATUS, organ_id=ours,
+                        counterparty=sender, edxml_document_id=rf.document_id,
+                        from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
+                        created_at=now, code=rf.code, status_code=code,
+                        verification=_verification(verified),
+                    )
+                    delivery = await tx.find_delivery_for_status(
+                        rf.document_id, recipient_organ_id=sender)
+                    await tx.add_received_status(
+                        document_id=doc.id, from_organ_id=sender,
+                        response_for_document_id=rf.document_id, status_code=code,
+                        timestamp=status.timestamp, packet_sha256=sha, received_at=now,
+                        delivery_id=None if delivery is None else delivery.id,
+                    )
+                    await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                            document_id=doc.id, now=now)
+                    evidence = {**_evidence(verified), "status_code": code,
+                                "timestamp": status.timestamp.isoformat(),
+                                "description": status.description,
+                                "status_document_id": doc.id, "receipt_sha256": receipt_sha}
+                    if delivery is None:
+                        await tx.append_event(kind=EventKind.SECURITY, at=now,
+                                              actor=f"peer:{sender}", document_id=doc.id,
+                                              evidence={**evidence, "problem": "orphan_status"})
+                    else:
+                        await tx.set_delivery_status(delivery.id, code, at=status.timestamp,
+                                                     now=now)
+                        await tx.append_event(
+                            kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
+                            document_id=delivery.document_id, delivery_id=delivery.id,
+                            evidence=evidence,
+                        )
+            except errors.Conflict:
+                again = await self._earlier_receipt(sha)
+                if again is not None:
+                    return ReceiveOutcome(again, duplicate=True)
+                raise self._conflict(verified, key) from None
+            if delivery is None:
+                log.security("orphan_status", status_code=code, packet_sha256=sha)
+            else:
+                log.info("status_received", status_code=code)
+        return ReceiveOutcome(receipt)
+
+    # --- clerk status changes (rule 5) ----------------------------------------------------
+
+    async def change_status(
+        self, document_id: str, code: StatusCode | str, *, reason: str = "",
+        staff: StaffInfo | None = None, actor: str = "clerk",
+    ) -> StatusResult:
+        code = StatusCode(code)
+        if code not in CLERK_CODES:
+            raise errors.ValidationFailed(
+                f"status {code.value} is not a clerk action",
+                detail={"errors": [{"field": "status_code", "message": "not allowed"}]})
+        if code is StatusCode.REFUSED and not reason.strip():
+            raise errors.ValidationFailed(
+                "refusing (02) needs a reason",
+                detail={"errors": [{"field": "reason", "message": "is required for 02"}]})
+        async with self.store.reader() as tx:
+            inbox = await tx.get_inbox(document_id)
+            doc = await tx.get_document(document_id)
+        if inbox is None or doc is None:
+            raise errors.NotFound(f"no received document {document_id}",
+                                  detail={"document_id": document_id})
+        route = self.directory.route(inbox.from_organ_id)
+        now = self._clock.now().replace(microsecond=0)
+        status = StatusMessage(
+            from_=self.organization(inbox.organ_id),
+            response_for=ResponseFor(
+                organ_id=OrganId.parse(inbox.from_organ_id, lenient=True),
+                code=doc.code, promulgation_date=doc.promulgation_date,
+                document_id=inbox.edxml_document_id),
+            staff_info=staff or StaffInfo(), status_code=code, description=reason,
+            timestamp=now,
+        )
+        data = await self.signer.sign_status(status)
+        sha = await self.store.blobs.put(data)
+        with bind(document_id=inbox.edxml_document_id, organ_id=inbox.from_organ_id):
+            async with self.store.transaction() as tx:
+                sdoc = await tx.add_document(
+                    direction=Direction.OUT, kind=DocumentKind.STATUS, organ_id=inbox.organ_id,
+                    counterparty=inbox.from_organ_id,
+                    edxml_document_id=inbox.edxml_document_id,
+                    from_organ_id=inbox.organ_id, packet_sha256=sha, packet_size=len(data),
+                    created_at=now, code=doc.code, status_code=code.value,
+                )
+                d = await tx.add_delivery(document_id=sdoc.id,
+                                          recipient_organ_id=inbox.from_organ_id,
+                                          route=str(route), now=now)
+                await tx.enqueue(WorkKind.DELIVER_STATUS, d.id, now=now)
+                await tx.set_inbox_status(document_id, code.value, at=now)
+                await tx.append_event(
+                    kind=EventKind.STATUS_SENT, at=now, actor=actor, document_id=document_id,
+                    evidence={"status_code": code.value, "reason": reason,
+                              "status_document_id": sdoc.id, "packet_sha256": sha},
+                )
+                await tx.append_event(kind=EventKind.QUEUED, at=now, actor=actor,
+                                      document_id=sdoc.id, delivery_id=d.id,
+                                      evidence={"recipient": inbox.from_organ_id})
+                tx.after_commit(self._on_queued)
+            log.info("status_queued", status_code=code.value)
+        return StatusResult(document_id, sdoc.id, code.value)
+
+    # --- receipts of what we sent (direct_client.ReceiptChecker) ------------------------
+
+    async def check(
+        self, receipt: bytes, *, document_id: str, packet_sha256: str, recipient: str
+    ) -> ReceiptEvidence:
+        """A receipt holds when it verifies like any incoming packet (signature, path,
+        revocation, sender binding), comes from the recipient, is a status 01 and names
+        our DocumentId and the SHA-256 of the bytes we sent."""
+        verified = await verify_incoming(
+            receipt, context=self._verification, at=self._clock.now(),
+            offloader=self._offloader, check_freshness=False,
+        )
+        packet = verified.packet
+        if not isinstance(packet, StatusMessage):
+            raise errors.PeerUnavailable("the peer answered with an edoc, not a receipt")
+        if verified.sender != recipient:
+            raise errors.SenderMismatch(
+                f"receipt signed for {verified.sender}, expected {recipient}",
+                detail={"from_organ_id": verified.sender, "expected": recipient})
+        check_receipt(packet, document_id=document_id, packet_sha256=packet_sha256)
+        return ReceiptEvidence(receipt_sha256=_sha(receipt), signer_organ_id=verified.sender,
+                               at=packet.timestamp)
+
+
+def _verification(verified: VerifiedIncoming) -> Verification:
+    return Verification.UNVERIFIED if verified.unverified else Verification.VERIFIED
+
+
+def _evidence(verified: VerifiedIncoming) -> dict[str, object]:
+    cert = verified.signer_certificate
+    return {
+        "packet_sha256": verified.packet_sha256,
+        "signer": None if cert is None else cert.subject.rfc4514_string(),
+        "signer_serial": None if cert is None else format(cert.serial_number, "x"),
+        "unverified": verified.unverified,
+    }
