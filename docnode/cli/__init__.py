@@ -21,6 +21,7 @@ from docnode import errors
 _GROUPS = (
     "docnode.cli.pack",
     "docnode.cli.keys",
+    "docnode.cli.verify",
     "docnode.cli.node",
 )
 
