@@ -105,6 +105,18 @@ class Conflict(DocnodeError):
     title = "The request conflicts with the resource's state"
 
 
+class MethodNotAllowed(DocnodeError):
+    code = "method_not_allowed"
+    title = "The resource does not support this HTTP method"
+
+
+class PayloadTooLarge(DocnodeError):
+    """A clerk API request body (an upload, metadata) is over its limit."""
+
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
 class RateLimited(DocnodeError):
     code = "rate_limited"
     title = "Too many requests"
@@ -271,6 +283,8 @@ REGISTRY: dict[str, ErrorSpec] = {
         _spec("unauthorized", 401),
         _spec("forbidden", 403),
         _spec("conflict", 409),
+        _spec("method_not_allowed", 405),
+        _spec("payload_too_large", 413),
         _spec("rate_limited", 429, retryable=True),
         _spec("store_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
         _spec("queue_unavailable", 503, retryable=True, exit_code=EXIT_USAGE),
