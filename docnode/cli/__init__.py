@@ -23,6 +23,7 @@ _GROUPS = (
     "docnode.cli.keys",
     "docnode.cli.verify",
     "docnode.cli.node",
+    "docnode.cli.axis",
 )
 
 Handler = Callable[[argparse.Namespace], int]
