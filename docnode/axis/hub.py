@@ -65,6 +65,9 @@ class AxisPolicy:
     """The axis's own OrganId, written in TraceHeaders of legacy packets."""
 
 
+DEFAULT_AXIS_POLICY = AxisPolicy()
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     system_id: str
@@ -86,7 +89,7 @@ class AxisHub:
         verification: VerificationContext,
         clock: Clock,
         offloader: Offloader,
-        policy: AxisPolicy = AxisPolicy(),
+        policy: AxisPolicy = DEFAULT_AXIS_POLICY,
     ) -> None:
         self._store = store
         self._sealer = sealer
@@ -102,33 +105,15 @@ class AxisHub:
         self, system_id: str, secret: bytes, organ_ids: Sequence[str], *,
         names: Mapping[str, str] | None = None, name: str = "",
     ) -> Registration:
-        """Create or update a client system and the OrganIds it speaks for."""
-        if not system_id or not system_id.isascii() or not secret:
-            raise errors.UsageError("a system id (ASCII) and a non-empty secret are required")
-        now = self._clock.now()
-        async with self._store.transaction() as tx:
-            s = tx.session
-            row = await s.get(AxisSystem, system_id)
-            sealed = self._sealer.seal(system_id, secret)
-            if row is None:
-                s.add(AxisSystem(system_id=system_id, secret_sealed=sealed, name=name,
-                                 created_at=now, updated_at=now))
-            else:
-                row.secret_sealed, row.updated_at = sealed, now
-                row.name = name or row.name
-            await s.flush()
-            for oid in organ_ids:
-                organ = await s.get(AxisOrgan, oid)
-                if organ is not None and organ.system_id != system_id:
-                    raise errors.Conflict(f"OrganId {oid} already belongs to another system",
-                                          detail={"organ_id": oid})
-                label = (names or {}).get(oid, "")
-                if organ is None:
-                    s.add(AxisOrgan(organ_id=oid, system_id=system_id, name=label))
-                elif label:
-                    organ.name = label
+        """:func:`register_system`, then the secret is usable at once."""
+        result = await register_system(self._store, self._sealer, system_id, secret, organ_ids,
+                                       names=names, name=name, now=self._clock.now())
         self._secrets[system_id] = secret
-        return Registration(system_id, tuple(organ_ids))
+        return result
+
+    @property
+    def has_systems(self) -> bool:
+        return bool(self._secrets)
 
     async def load_secrets(self) -> int:
         """Open every sealed secret into memory (the HMAC check is synchronous)."""
@@ -315,6 +300,39 @@ class AxisHub:
                 select(AxisOrgan).order_by(col(AxisOrgan.organ_id)))).scalars().all()
         return [{"id": r.organ_id, "pid": r.parent, "code": r.organ_id, "name": r.name,
                  "mail": r.mail, "oldCode": ""} for r in rows]
+
+
+async def register_system(
+    store: Store, sealer: SecretSealer, system_id: str, secret: bytes,
+    organ_ids: Sequence[str], *, names: Mapping[str, str] | None = None, name: str = "",
+    now: datetime,
+) -> Registration:
+    """Create or update a client system and the OrganIds it speaks for (one transaction);
+    an OrganId owned by another system is a ``conflict``."""
+    if not system_id or not system_id.isascii() or not secret:
+        raise errors.UsageError("a system id (ASCII) and a non-empty secret are required")
+    async with store.transaction() as tx:
+        s = tx.session
+        row = await s.get(AxisSystem, system_id)
+        sealed = sealer.seal(system_id, secret)
+        if row is None:
+            s.add(AxisSystem(system_id=system_id, secret_sealed=sealed, name=name,
+                             created_at=now, updated_at=now))
+        else:
+            row.secret_sealed, row.updated_at = sealed, now
+            row.name = name or row.name
+        await s.flush()
+        for oid in organ_ids:
+            organ = await s.get(AxisOrgan, oid)
+            if organ is not None and organ.system_id != system_id:
+                raise errors.Conflict(f"OrganId {oid} already belongs to another system",
+                                      detail={"organ_id": oid})
+            label = (names or {}).get(oid, "")
+            if organ is None:
+                s.add(AxisOrgan(organ_id=oid, system_id=system_id, name=label))
+            elif label:
+                organ.name = label
+    return Registration(system_id, tuple(organ_ids))
 
 
 def _progress(c: AxisCopy) -> str:

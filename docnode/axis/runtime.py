@@ -1,0 +1,127 @@
+"""Running an axis: its parts built in one place, its listener started and stopped.
+
+Rules:
+1. ``docnode axis serve --data DIR`` needs no config file: the store is
+   ``DIR/axis.sqlite3`` (migrated to the newest schema, which holds the axis tables), blobs live
+   in ``DIR/blobs``, the master key in ``DIR/master.key`` or ``DOCNODE_AXIS_MASTER_KEY``.
+   ``role = "axis"`` in a node config uses the node's ``[store]`` instead and listens on
+   ``[listen] direct``.
+2. Whoever opens the parts closes them (:func:`open_axis` is a context manager).
+3. The listener's shutdown is graceful and bounded; SIGTERM/SIGINT start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from docnode.axis.hub import DEFAULT_AXIS_POLICY, AxisHub, AxisPolicy
+from docnode.axis.secrets import SecretSealer, load_master_key
+from docnode.clock import SYSTEM_CLOCK, Clock
+from docnode.config import HostPort, SqliteSynchronous
+from docnode.logging import get_logger
+from docnode.offload import Offloader
+from docnode.store import Store
+from docnode.transport.vxp_server import build_vxp_app
+from docnode.verification import VerificationContext
+
+log = get_logger("axis")
+
+DB_NAME = "axis.sqlite3"
+SHUTDOWN_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class AxisLocation:
+    """Where an axis keeps its state."""
+
+    store_url: str
+    blobs_dir: Path
+    key_dir: Path
+    """Folder of ``master.key`` (when the key does not come from the environment)."""
+
+    @classmethod
+    def in_dir(cls, data_dir: Path) -> AxisLocation:
+        data_dir = data_dir.resolve()
+        return cls(f"sqlite:///{data_dir / DB_NAME}", data_dir / "blobs", data_dir)
+
+
+@dataclass
+class AxisParts:
+    store: Store
+    hub: AxisHub
+    offloader: Offloader
+
+
+@asynccontextmanager
+async def open_axis(
+    location: AxisLocation,
+    *,
+    verification: VerificationContext,
+    environ: Mapping[str, str],
+    policy: AxisPolicy = DEFAULT_AXIS_POLICY,
+    clock: Clock = SYSTEM_CLOCK,
+    create_key: bool = False,
+) -> AsyncIterator[AxisParts]:
+    """Store, sealer, offloader and hub of one axis (rule 2); secrets loaded."""
+    location.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sealer = SecretSealer(load_master_key(location.key_dir, environ, create=create_key))
+    store = await Store.open(location.store_url, location.blobs_dir,
+                             synchronous=SqliteSynchronous.FULL)
+    offloader = Offloader()
+    try:
+        hub = AxisHub(store=store, sealer=sealer, verification=verification, clock=clock,
+                      offloader=offloader, policy=policy)
+        await hub.load_secrets()
+        yield AxisParts(store, hub, offloader)
+    finally:
+        await store.close()
+        offloader.close(wait=False)
+
+
+async def serve_axis(
+    parts: AxisParts,
+    listen: HostPort,
+    *,
+    max_packet_bytes: int,
+    stop: asyncio.Event,
+    on_started: Callable[[tuple[str, int]], None] | None = None,
+) -> None:
+    """Serve VXP on ``listen`` until ``stop`` is set (rule 3)."""
+    app = build_vxp_app(parts.hub, max_packet_bytes=max_packet_bytes)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_S, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        await site.start()
+        address = runner.addresses[0]
+        bound = (str(address[0]), int(address[1]))
+        log.info("axis_listening", host=bound[0], port=bound[1])
+        if on_started is not None:
+            on_started(bound)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        log.info("axis_stopped")
+
+
+async def run_until_signal(
+    parts: AxisParts, listen: HostPort, *, max_packet_bytes: int,
+    on_started: Callable[[tuple[str, int]], None] | None = None,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve_axis(parts, listen, max_packet_bytes=max_packet_bytes, stop=stop,
+                         on_started=on_started)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,140 @@
+"""``docnode axis register-system | serve`` — an axis in two commands, no config.
+
+    docnode axis register-system --data DIR --system-id ID --secret-env VAR --organ-id ID…
+    docnode axis serve --data DIR --listen HOST:PORT [--signature-policy required|legacy-allowed]
+                       [--trust-anchor PEM]… [--crl FILE]… [--revocation RULE]
+
+The secret is read from the named environment variable (or ``--secret-file``), never from the
+command line (it would show in ``ps``), and is stored sealed (``docnode.axis.secrets``).
+``serve`` prints ``listening HOST:PORT`` once the socket is bound (port 0 = any free port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from docnode import errors
+from docnode.config import HostPort
+from docnode.verification import SIGNATURE_LEGACY_ALLOWED, SIGNATURE_REQUIRED, build_context
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    axis = sub.add_parser("axis", help="run docnode as a VXP interconnection axis")
+    cmds = axis.add_subparsers(dest="axis_command", metavar="ACTION")
+    cmds.required = True
+
+    reg = cmds.add_parser("register-system", help="register (or update) a client system")
+    reg.add_argument("--data", type=Path, required=True, help="the axis data folder")
+    reg.add_argument("--system-id", required=True)
+    src = reg.add_mutually_exclusive_group(required=True)
+    src.add_argument("--secret-env", metavar="VAR", help="environment variable holding the secret")
+    src.add_argument("--secret-file", type=Path, help="file holding the secret")
+    reg.add_argument("--organ-id", action="append", required=True, dest="organ_ids",
+                     metavar="ID", help="an OrganId the system sends and receives as (repeat)")
+    reg.add_argument("--name", default="", help="display name of the system")
+    reg.add_argument("--json", action="store_true")
+    reg.set_defaults(func=_register)
+
+    serve = cmds.add_parser("serve", help="serve the VXP protocol")
+    serve.add_argument("--data", type=Path, required=True)
+    serve.add_argument("--listen", required=True, metavar="HOST:PORT")
+    serve.add_argument("--signature-policy", default=SIGNATURE_REQUIRED,
+                       choices=(SIGNATURE_REQUIRED, SIGNATURE_LEGACY_ALLOWED),
+                       help="legacy-allowed (DANGEROUS) accepts unsigned packets, marked")
+    serve.add_argument("--trust-anchor", action="append", type=Path, default=[],
+                       dest="anchors", metavar="PEM")
+    serve.add_argument("--intermediate", action="append", type=Path, default=[],
+                       dest="intermediates", metavar="PEM")
+    serve.add_argument("--crl", action="append", type=Path, default=[], dest="crls")
+    serve.add_argument("--revocation", default="required",
+                       choices=("required", "required-all", "best-effort", "off"))
+    serve.add_argument("--organ-id", default=None, dest="axis_organ_id",
+                       help="the axis's own OrganId (TraceHeaders of legacy packets)")
+    serve.add_argument("--max-fail-acks", type=int, default=5)
+    serve.add_argument("--fail-retry-s", type=float, default=0.0)
+    serve.add_argument("--max-packet-mb", type=int, default=64)
+    serve.set_defaults(func=_serve)
+
+
+def _read_secret(args: argparse.Namespace) -> bytes:
+    if args.secret_env:
+        value = os.environ.get(args.secret_env)
+        if not value:
+            raise errors.UsageError(f"environment variable {args.secret_env} is not set")
+        return value.encode("utf-8")
+    try:
+        secret = Path(args.secret_file).read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        raise errors.InputUnreadable(f"cannot read {args.secret_file}: {exc.strerror}") from exc
+    if not secret:
+        raise errors.UsageError(f"{args.secret_file} is empty")
+    return secret
+
+
+def _register(args: argparse.Namespace) -> int:
+    from docnode.axis.hub import register_system
+    from docnode.axis.runtime import AxisLocation
+    from docnode.axis.secrets import SecretSealer, load_master_key
+    from docnode.store import Store
+    from envelopes.organ import OrganId
+
+    secret = _read_secret(args)
+    organ_ids = [str(OrganId.parse(o)) for o in args.organ_ids]
+    location = AxisLocation.in_dir(args.data)
+
+    async def run() -> None:
+        location.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sealer = SecretSealer(load_master_key(location.key_dir, os.environ, create=True))
+        store = await Store.open(location.store_url, location.blobs_dir)
+        try:
+            await register_system(store, sealer, args.system_id, secret, organ_ids,
+                                  name=args.name, now=datetime.now(UTC))
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    result = {"system_id": args.system_id, "organ_ids": organ_ids, "data": str(args.data)}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"registered {args.system_id}: {', '.join(organ_ids)}")
+    return errors.EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from docnode.axis.hub import AxisPolicy
+    from docnode.axis.runtime import AxisLocation, open_axis, run_until_signal
+    from docnode.logging import configure_logging
+
+    try:
+        listen = HostPort.parse(args.listen)
+    except ValueError as exc:
+        raise errors.UsageError(f"--listen: {exc}") from exc
+    if not args.anchors:
+        raise errors.UsageError("--trust-anchor: at least one is required (trust is explicit)")
+    context = build_context(anchors=args.anchors, intermediates=args.intermediates,
+                            crls=args.crls, revocation=args.revocation,
+                            signature_policy=args.signature_policy)
+    policy = AxisPolicy(max_fail_acks=args.max_fail_acks, fail_retry_s=args.fail_retry_s,
+                        organ_id=args.axis_organ_id)
+    configure_logging(fmt="json", level="INFO")
+
+    def started(address: tuple[str, int]) -> None:
+        print(f"listening {address[0]}:{address[1]}", flush=True)
+
+    async def run() -> None:
+        async with open_axis(AxisLocation.in_dir(args.data), verification=context,
+                             environ=os.environ, policy=policy) as parts:
+            if not parts.hub.has_systems:
+                print("docnode axis: no client system registered yet", file=sys.stderr)
+            await run_until_signal(parts, listen, max_packet_bytes=args.max_packet_mb << 20,
+                                   on_started=started)
+
+    asyncio.run(run())
+    return errors.EXIT_OK
