@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from keystore.errors import DevCaError
-from keystore.trust import DOCUMENT_SIGNING
+from keystore.policy import DOCUMENT_SIGNING
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
