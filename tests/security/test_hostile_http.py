@@ -1,0 +1,82 @@
+"""The same hostile packets over real HTTP against a running node (``docnode run`` in a
+subprocess): each is refused with its problem+json ``code`` (and certificate ``reason``), and
+the node stays up: a valid packet posted right after is accepted (202)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from docnode.cli.node import init_node
+from docnode.localnet import LocalNode
+
+from .crafting import LIMITS, RECIPIENT, Kit
+from .hostile import CASES, Case, replay_base
+
+if TYPE_CHECKING:
+    from conftest import Pki
+
+PROBLEM = "application/problem+json"
+
+
+def post(node: LocalNode, data: bytes, *, timeout: float = 30.0) -> tuple[int, str, bytes]:
+    host, port = node.direct.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("POST", "/edxml/v1/messages", body=data,
+                     headers={"Content-Type": "application/xml"})
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type", "").split(";")[0], resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def node(pki: Pki, kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    base: Path = tmp_path_factory.mktemp("hostile-node")
+    # Issued by the test PKI's CA, so the node trusts exactly what the kit signs with.
+    result = init_node(base / "h41", organ_id=RECIPIENT, name="Sở Nội vụ Hà Nội",
+                       ca_dir=pki.ca.directory)
+    local = LocalNode("h41", RECIPIENT, base / "h41", result["direct"], result["api"])
+    local.update_config({"limits": {
+        "max_packet_mb": LIMITS.max_packet_bytes // (1024 * 1024),
+        "max_attachments": LIMITS.max_attachments,
+        "max_attachment_mb": LIMITS.max_attachment_bytes // (1024 * 1024),
+        "max_total_attachment_mb": LIMITS.max_total_attachment_bytes // (1024 * 1024),
+        "max_depth": LIMITS.max_depth,
+    }})
+    local.start()
+    try:
+        status, _, _ = post(local, replay_base(kit))
+        assert status == 202  # the packet the replay cases collide with
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.mark.parametrize("hostile", CASES.values(), ids=list(CASES))
+def test_hostile_packet_over_http(hostile: Case, kit: Kit, node: LocalNode) -> None:
+    status, ctype, body = post(node, hostile.build(kit))
+    assert ctype == PROBLEM, body[:200]
+    problem = json.loads(body)
+    assert problem["code"] == hostile.http
+    assert 400 <= status < 500
+    if hostile.reason is not None:
+        assert problem.get("reason") == hostile.reason
+    # The node stays up and keeps accepting good packets.
+    assert node.process is not None and node.process.poll() is None
+    status, ctype, _ = post(node, kit.signed())
+    assert (status, ctype) == (202, "application/xml")
+
+
+def test_identical_bytes_again_get_the_original_receipt(kit: Kit, node: LocalNode) -> None:
+    data = kit.signed()
+    first = post(node, data)
+    again = post(node, data)
+    assert (first[0], again[0]) == (202, 200)
+    assert first[2] == again[2]
