@@ -1,0 +1,153 @@
+"""End-to-end benchmark: two real nodes on loopback exchange N documents.
+
+Node A and node B run as ``docnode run`` subprocesses (SQLite default store, sql queue). This
+process submits N documents into A's store exactly as ``docnode send`` does (validate, sign,
+one transaction) with a few submissions in flight; A's workers push them to B, B verifies each
+(signature, path validation with revocation, sender binding, freshness), stores it and answers
+with a signed receipt, which A verifies before recording ``delivered``. Nothing is skipped.
+
+Reported (JSON to bench/results/e2e-<size>-<N>.json and a summary on stdout):
+* docs/s: N / (last delivered - first submit);
+* submit→receipt: B's ``received`` event (receipt signed) - submit start, p50/p99;
+* submit→delivered: A's ``delivered`` event (receipt verified, recorded) - submit start;
+* CPU seconds and peak RSS (VmHWM) of each node process and of the submitter.
+
+Usage: ``python bench/e2e.py [--docs 500] [--size small|1mb] [--concurrency 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from docnode.app import open_node
+from docnode.config import load_config
+from docnode.localnet import FAST_DELIVERY, LocalNet
+from docnode.metadata import FileInput, edoc_from_metadata
+from docnode.store import EventKind
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def _run(net: LocalNet, docs: int, size: str, concurrency: int) -> dict[str, Any]:
+    a, b = net["A"], net["B"]
+    payload = (os.urandom(512 * 1024).hex().encode() if size == "1mb" else
+               b"%PDF-1.4 small attachment\n" * 20)
+    async with open_node(load_config(a.config)) as node_a, \
+            open_node(load_config(b.config)) as node_b:
+        sa = node_a.service
+        started: dict[str, float] = {}
+        sem = asyncio.Semaphore(concurrency)
+
+        async def submit(i: int) -> None:
+            async with sem:
+                t0 = time.time()
+                edoc = edoc_from_metadata(
+                    {"to": [b.organ_id], "subject": f"bench {i}", "code": f"{i}/BENCH"},
+                    [FileInput(f"doc-{i}.pdf", payload, "application/pdf")],
+                    now=datetime.now(UTC), sender=sa.organization(),
+                )
+                result = await sa.submit(edoc, actor="bench")
+                started[result.document_id] = t0
+
+        cpu0 = {n.name: _cpu_s(n.process.pid) for n in net.nodes if n.process}
+        t_start = time.time()
+        await asyncio.gather(*(submit(i) for i in range(docs)))
+        t_submitted = time.time()
+        delivered: dict[str, float] = {}
+        deadline = time.time() + 120 + docs * (0.5 if size == "1mb" else 0.05)
+        while len(delivered) < docs and time.time() < deadline:
+            await asyncio.sleep(0.2)
+            async with node_a.store.reader() as tx:
+                for doc_id in started:
+                    if doc_id in delivered:
+                        continue
+                    for ev in await tx.timeline(doc_id):
+                        if ev.kind == EventKind.DELIVERED:
+                            delivered[doc_id] = ev.at.timestamp()
+        t_end = max(delivered.values()) if delivered else time.time()
+        cpu1 = {n.name: _cpu_s(n.process.pid) for n in net.nodes if n.process}
+        rss = {n.name: _peak_rss_mb(n.process.pid) for n in net.nodes if n.process}
+        received: dict[str, float] = {}
+        async with node_a.store.reader() as tx_a, node_b.store.reader() as tx_b:
+            for doc_id in started:
+                doc = await tx_a.get_document(doc_id)
+                assert doc is not None
+                entry = await tx_b.find_inbox(a.organ_id, doc.edxml_document_id)
+                if entry is not None:
+                    evs = await tx_b.timeline(entry.document_id)
+                    received[doc_id] = next(e.at.timestamp() for e in evs
+                                            if e.kind == EventKind.RECEIVED)
+    to_delivered = [(delivered[d] - started[d]) * 1000 for d in delivered]
+    to_receipt = [(received[d] - started[d]) * 1000 for d in received]
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "docs": docs, "size": size, "payload_bytes": len(payload), "concurrency": concurrency,
+        "delivered": len(delivered), "received": len(received),
+        "wall_s": round(t_end - t_start, 3), "submit_s": round(t_submitted - t_start, 3),
+        "docs_per_s": round(len(delivered) / (t_end - t_start), 1) if delivered else 0.0,
+        "submit_to_receipt_ms": {"p50": round(statistics.median(to_receipt), 1),
+                                 "p99": round(_pct(to_receipt, 99), 1)} if to_receipt else {},
+        "submit_to_delivered_ms": {"p50": round(statistics.median(to_delivered), 1),
+                                   "p99": round(_pct(to_delivered, 99), 1)}
+        if to_delivered else {},
+        "cpu_s": {**{k: round(cpu1[k] - cpu0[k], 2) for k in cpu1},
+                  "submitter": round(me.ru_utime + me.ru_stime, 2)},
+        "peak_rss_mb": {**{k: round(v, 1) for k, v in rss.items()},
+                        "submitter": round(me.ru_maxrss / 1024, 1)},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=500)
+    parser.add_argument("--size", choices=("small", "1mb"), default="small")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="docnode-bench-") as tmp:
+        net = LocalNet.create(
+            Path(tmp), [("A", "000.00.00.G22"), ("B", "000.00.00.H41")],
+            delivery={**FAST_DELIVERY, "workers": args.workers},
+            logging={"level": "warning"},
+        )
+        with net.running():
+            result = asyncio.run(_run(net, args.docs, args.size, args.concurrency))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"e2e-{args.size}-{args.docs}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0 if result["delivered"] == args.docs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
