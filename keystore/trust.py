@@ -36,19 +36,16 @@ module holds the store, the cache and the results, and re-exports the names abov
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from keystore import ocsp
 from keystore.binding import (
     OrganIdBinding,
     fingerprint,
@@ -56,10 +53,8 @@ from keystore.binding import (
     organ_id_mapping_from,
     organ_ids_of,
 )
-from keystore.errors import CertificateRevoked, Reason, RevocationUnknown, TrustConfigInvalid
+from keystore.errors import Reason, TrustConfigInvalid
 from keystore.material import (
-    crl_reason,
-    crl_signed_by,
     crl_urls,
     load_certificates,
     load_crl,
@@ -82,6 +77,13 @@ from keystore.path import (
     walk,
 )
 from keystore.policy import DEFAULT_TRUST_POLICY, DOCUMENT_SIGNING, RevocationRule, TrustPolicy
+from keystore.revocation import (
+    RevocationCheck,
+    RevocationSource,
+    RevocationState,
+    RevocationStatus,
+    check_revocation,
+)
 
 __all__ = [
     "DEFAULT_TRUST_POLICY",
@@ -112,41 +114,6 @@ DEFAULT_CACHE_SIZE = 4096
 """Validation results kept per TrustStore (LRU)."""
 CACHE_BUCKET = timedelta(minutes=5)
 """Results are cached per 5-minute slice of ``at`` (and only inside their validity window)."""
-
-
-class RevocationState(StrEnum):
-    GOOD = "good"
-    UNKNOWN = "unknown"
-    NOT_CHECKED = "not_checked"
-
-
-class RevocationSource(StrEnum):
-    CRL = "crl"
-    OCSP = "ocsp"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class RevocationCheck:
-    """Revocation status of one certificate of the path."""
-
-    subject: str
-    fingerprint: str
-    state: RevocationState
-    source: RevocationSource
-    this_update: datetime | None = None
-    next_update: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RevocationStatus:
-    rule: RevocationRule
-    state: RevocationState
-    """Of the leaf: good, unknown (best-effort without data) or not_checked (rule off)."""
-    source: RevocationSource
-    """Where the leaf's status came from."""
-    checks: tuple[RevocationCheck, ...] = ()
-    """Every certificate below the anchor that was looked at, leaf first."""
 
 
 @dataclass(frozen=True)
@@ -322,7 +289,9 @@ class TrustStore:
         if not organ_ids and policy.require_organ_id:
             raise untrusted(Reason.NO_ORGAN_ID, "the certificate names no OrganId")
         # (5) revocation
-        revocation, window = self._check_revocation(path, at, policy, ocsp_responses)
+        revocation, window = check_revocation(
+            path, crls=self._crls, at=at, policy=policy, ocsp_responses=ocsp_responses
+        )
         start = max(c.not_valid_before_utc for c in path)
         end = min([c.not_valid_after_utc for c in path] + [window])
         result = ValidationResult(
@@ -369,111 +338,6 @@ class TrustStore:
                 raise untrusted(Reason.INVALID_CHAIN, "a critical extension the legacy path skips")
             return path
         raise untrusted(Reason.INVALID_CHAIN, f"path validation failed: {exc}") from exc
-
-    def _check_revocation(
-        self,
-        path: tuple[x509.Certificate, ...],
-        at: datetime,
-        policy: TrustPolicy,
-        ocsp_responses: Sequence[bytes],
-    ) -> tuple[RevocationStatus, datetime]:
-        rule = policy.revocation
-        window_end = datetime.max.replace(tzinfo=at.tzinfo)
-        if rule is RevocationRule.OFF:
-            none = RevocationStatus(rule, RevocationState.NOT_CHECKED, RevocationSource.NONE)
-            return none, window_end
-        leaf = path[0]
-        if rule in (RevocationRule.REQUIRED, RevocationRule.REQUIRED_ALL) and not (
-            crl_urls(leaf) or ocsp_urls(leaf)
-        ):
-            raise RevocationUnknown(
-                "the certificate names no CRL distribution point and no OCSP responder",
-                reason=Reason.NO_REVOCATION_SOURCE,
-            )
-        checks: list[RevocationCheck] = []
-        for index, (cert, issuer) in enumerate(itertools.pairwise(path)):
-            required = rule is RevocationRule.REQUIRED_ALL or (
-                rule is RevocationRule.REQUIRED and index == 0
-            )
-            check, until = self._status_of(
-                cert=cert,
-                issuer=issuer,
-                at=at,
-                policy=policy,
-                ocsp_responses=ocsp_responses,
-                required=required,
-            )
-            checks.append(check)
-            window_end = min(window_end, until)
-        first = checks[0]
-        status = RevocationStatus(rule, first.state, first.source, tuple(checks))
-        return status, window_end
-
-    def _status_of(
-        self,
-        *,
-        cert: x509.Certificate,
-        issuer: x509.Certificate,
-        at: datetime,
-        policy: TrustPolicy,
-        ocsp_responses: Sequence[bytes],
-        required: bool,
-    ) -> tuple[RevocationCheck, datetime]:
-        subject, fp = cert.subject.rfc4514_string(), fingerprint(cert)
-        end = datetime.max.replace(tzinfo=at.tzinfo)
-        # OCSP first: fresher and per certificate
-        for answer in ocsp.responses_for(
-            ocsp_responses, cert=cert, issuer=issuer, at=at, allow_sha1=policy.allow_sha1
-        ):
-            if answer.status is ocsp.OcspCertStatus.UNKNOWN:
-                continue
-            revoked_at = answer.revoked_at
-            if answer.status is ocsp.OcspCertStatus.REVOKED and revoked_at is not None:
-                if revoked_at <= at:
-                    raise CertificateRevoked(
-                        f"{subject} is revoked (OCSP)",
-                        revoked_at=revoked_at,
-                        crl_reason=answer.revocation_reason,
-                    )
-                end = min(end, revoked_at)
-            until = answer.next_update or answer.this_update + ocsp.DEFAULT_MAX_AGE
-            check = RevocationCheck(
-                subject, fp, RevocationState.GOOD, RevocationSource.OCSP,
-                answer.this_update, answer.next_update,
-            )  # fmt: skip
-            return check, min(end, max(until, at))
-        # then CRLs signed by the issuer
-        candidates = [c for c in self._crls if c.issuer == issuer.subject]
-        verified = [c for c in candidates if crl_signed_by(c, issuer, policy)]
-        current = [c for c in verified if c.next_update_utc is not None and c.next_update_utc >= at]
-        if current:
-            crl = max(current, key=lambda c: c.last_update_utc)
-            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-            if entry is not None:
-                if entry.revocation_date_utc <= at:
-                    raise CertificateRevoked(
-                        f"{subject} is revoked (CRL)",
-                        revoked_at=entry.revocation_date_utc,
-                        crl_reason=crl_reason(entry),
-                    )
-                end = min(end, entry.revocation_date_utc)
-            next_update = crl.next_update_utc
-            assert next_update is not None  # noqa: S101 - filtered above
-            check = RevocationCheck(
-                subject, fp, RevocationState.GOOD, RevocationSource.CRL,
-                crl.last_update_utc, next_update,
-            )  # fmt: skip
-            return check, min(end, max(next_update, at))
-        if required:
-            if verified:
-                raise RevocationUnknown(f"the CRL for {subject} is stale", reason=Reason.CRL_STALE)
-            if ocsp_responses and not crl_urls(cert):
-                raise RevocationUnknown(
-                    f"no usable OCSP answer for {subject}", reason=Reason.OCSP_UNAVAILABLE
-                )
-            raise RevocationUnknown(f"no CRL for {subject}", reason=Reason.CRL_MISSING)
-        unknown = RevocationCheck(subject, fp, RevocationState.UNKNOWN, RevocationSource.NONE)
-        return unknown, end
 
 
 @dataclass(frozen=True)
