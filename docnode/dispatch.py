@@ -50,8 +50,11 @@ class DispatchPolicy:
     """Concurrent sends per process."""
     lease_s: float = 60.0
     """How long a claimed item stays invisible to other workers."""
-    poll_interval_s: float = 1.0
-    """Idle poll interval (a local commit wakes the workers at once)."""
+    poll_min_s: float = 0.05
+    """Poll interval right after work was found. Work queued by another process (``docnode
+    send``, a second node process) is only seen by polling; a local commit wakes at once."""
+    poll_max_s: float = 1.0
+    """Idle poll interval: the interval doubles after each empty claim up to this."""
     grace_s: float = 10.0
     """How long shutdown waits for in-flight sends."""
 
@@ -138,6 +141,7 @@ class Dispatcher:
         return len(self._inflight)
 
     async def _run(self) -> None:
+        interval = self._policy.poll_min_s
         while not self._stopping:
             # Clear before claiming: a wake() arriving during the claim stays set.
             self._wake.clear()
@@ -154,9 +158,13 @@ class Dispatcher:
                 task = asyncio.create_task(self._attempt(item), name=f"send-{item.id}")
                 self._inflight[item.id] = task
                 task.add_done_callback(self._done(item.id))
+            if items:
+                interval = self._policy.poll_min_s
+            elif free > 0:
+                interval = min(self._policy.poll_max_s, interval * 2)
             if not items or len(self._inflight) >= self._policy.workers:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._policy.poll_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), interval)
 
     def _done(self, item_id: int) -> Callable[[asyncio.Task[None]], None]:
         def callback(_task: asyncio.Task[None]) -> None:
