@@ -171,11 +171,15 @@ class NodeService:
 
     # --- receive (rules 2-4) ---------------------------------------------------------------
 
-    async def receive(self, data: bytes, *, peer: PeerInfo) -> ReceiveOutcome:
-        """The receive path of the direct server (``PacketReceiver``)."""
+    async def receive(self, data: bytes, *, peer: PeerInfo,
+                      authenticated_axis: bool = False) -> ReceiveOutcome:
+        """The receive path of the direct server (``PacketReceiver``) and of the axis poller
+        (``authenticated_axis``: the packet came over an HMAC-authenticated axis connection,
+        which is where ``legacy-allowed`` may accept unsigned packets, DESIGN §7)."""
         now = self._clock.now()
         verified = await verify_incoming(
-            data, context=self._verification, at=now, offloader=self._offloader
+            data, context=self._verification, at=now, offloader=self._offloader,
+            authenticated_axis=authenticated_axis,
         )
         with bind(organ_id=verified.sender):
             earlier = await self._earlier_receipt(verified.packet_sha256)
@@ -357,6 +361,19 @@ class NodeService:
             raise errors.ValidationFailed(
                 "refusing (02) needs a reason",
                 detail={"errors": [{"field": "reason", "message": "is required for 02"}]})
+        return await self._queue_status(document_id, code, reason=reason, staff=staff,
+                                        actor=actor)
+
+    async def queue_arrival_status(self, document_id: str) -> StatusResult:
+        """Rule 3: on the axis route the recipient's 01 is a real signed status packet,
+        queued back to the sender once the received document is stored."""
+        return await self._queue_status(document_id, StatusCode.ARRIVED, reason="",
+                                        staff=None, actor="system")
+
+    async def _queue_status(
+        self, document_id: str, code: StatusCode, *, reason: str, staff: StaffInfo | None,
+        actor: str,
+    ) -> StatusResult:
         async with self.store.reader() as tx:
             inbox = await tx.get_inbox(document_id)
             doc = await tx.get_document(document_id)
