@@ -15,6 +15,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from docnode import errors
 from docnode.directory import Route, RouteKind
@@ -28,14 +29,23 @@ log = get_logger("delivery")
 SslFor = Callable[[str], ssl.SSLContext | None]
 
 
+class AxisDeliverer(Protocol):
+    """Sends a stored packet to the VXP axis (``docnode.axis_poller.AxisSender``)."""
+
+    async def deliver(self, data: bytes, *, kind: WorkKind, sender: str,
+                      recipient: str) -> Delivery: ...
+
+
 class StoredPacketSender:
     """``dispatch.ItemSender``: pushes the stored packet of a delivery on its stored route."""
 
     def __init__(self, store: Store, client: DirectClient, *,
-                 ssl_for: SslFor = lambda _organ: None) -> None:
+                 ssl_for: SslFor = lambda _organ: None,
+                 axis: AxisDeliverer | None = None) -> None:
         self._store = store
         self._client = client
         self._ssl_for = ssl_for
+        self._axis = axis
 
     async def send(self, item: QueueItem) -> Delivery:
         if item.kind not in (WorkKind.DELIVER_EDOC, WorkKind.DELIVER_STATUS):
@@ -49,6 +59,11 @@ class StoredPacketSender:
         route = Route.parse(delivery.route)
         with bind(document_id=doc.edxml_document_id, organ_id=delivery.recipient_organ_id,
                   peer=route.url or "axis"):
+            if route.kind is RouteKind.AXIS and self._axis is not None:
+                data = await self._store.blobs.get(doc.packet_sha256)
+                return await self._axis.deliver(data, kind=item.kind,
+                                                sender=doc.from_organ_id,
+                                                recipient=delivery.recipient_organ_id)
             if route.kind is not RouteKind.DIRECT or route.url is None:
                 raise errors.PeerRejected(
                     "the axis transport is not part of this build",
@@ -70,6 +85,9 @@ class StoreRecorder:
         self._actor = actor
 
     async def delivered(self, item: QueueItem, delivery: Delivery, *, now: datetime) -> None:
+        if delivery.axis_doc_id is not None:
+            await self._axis_accepted(item, delivery.axis_doc_id, now=now)
+            return
         receipt_sha = await self._store.blobs.put(delivery.receipt)
         async with self._store.transaction() as tx:
             await self._queue.complete(item, tx=tx)
@@ -89,6 +107,24 @@ class StoreRecorder:
             )
         log.info("delivered", delivery_id=item.ref, attempts=item.attempts,
                  receipt_sha256=receipt_sha, duplicate=delivery.duplicate)
+
+    async def _axis_accepted(self, item: QueueItem, axis_doc_id: str, *,
+                             now: datetime) -> None:
+        # The axis stored the packet (its DocId is the evidence); the recipient's own 01
+        # comes back later as a signed status packet (``docnode.service`` rule 3).
+        async with self._store.transaction() as tx:
+            await self._queue.complete(item, tx=tx)
+            row = await tx.set_delivery_state(
+                item.ref, DeliveryState.DELIVERED, now=now, attempts=item.attempts,
+                next_attempt_at=None, last_error=None, axis_doc_id=axis_doc_id)
+            await tx.append_event(
+                kind=EventKind.DELIVERED, at=now, actor=self._actor,
+                document_id=row.document_id, delivery_id=row.id,
+                evidence={"axis_doc_id": axis_doc_id, "attempts": item.attempts,
+                          "route": "axis"},
+            )
+        log.info("delivered_to_axis", delivery_id=item.ref, axis_doc_id=axis_doc_id,
+                 attempts=item.attempts)
 
     async def retry(
         self, item: QueueItem, *, error: str, detail: dict[str, object], delay_s: float,

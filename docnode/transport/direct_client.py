@@ -66,6 +66,8 @@ class Delivery:
     evidence: ReceiptEvidence
     duplicate: bool
     """The peer had the packet already (200) and returned the original receipt."""
+    axis_doc_id: str | None = None
+    """Set when the packet went to the VXP axis: its DocId is the evidence (no receipt)."""
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
