@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -24,7 +25,8 @@ from aiohttp import web
 from docnode.axis.hub import DEFAULT_AXIS_POLICY, AxisHub, AxisPolicy
 from docnode.axis.secrets import SecretSealer, load_master_key
 from docnode.clock import SYSTEM_CLOCK, Clock
-from docnode.config import HostPort, SqliteSynchronous
+from docnode.config import HostPort, Settings, SqliteSynchronous
+from docnode.errors import ConfigInvalid
 from docnode.logging import get_logger
 from docnode.offload import Offloader
 from docnode.store import Store
@@ -125,3 +127,23 @@ async def run_until_signal(
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+async def run_axis_role(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """``docnode run`` with ``role = "axis"`` (rule 1): the node's ``[store]``, ``[trust]``
+    and ``[limits]``, VXP served on ``[listen] direct``; client systems are registered with
+    ``docnode axis register-system --data <node data_dir>`` (same master key folder)."""
+    from docnode.verification import context_from_settings
+
+    listen = settings.listen.direct
+    if listen is None:
+        raise ConfigInvalid(['[listen] direct: the axis role serves VXP there; set it'])
+    location = AxisLocation(settings.store.url, settings.store.blobs_dir,
+                            settings.node.data_dir)
+    verification = context_from_settings(settings)
+    limits = settings.limits.to_limits()
+    async with open_axis(location, verification=verification, environ=os.environ) as parts:
+        if stop is None:
+            await run_until_signal(parts, listen, max_packet_bytes=limits.max_packet_bytes)
+        else:
+            await serve_axis(parts, listen, max_packet_bytes=limits.max_packet_bytes, stop=stop)

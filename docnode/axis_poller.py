@@ -1,0 +1,182 @@
+"""Agency side of the VXP axis (DESIGN §2, §4): push queued packets, poll for incoming ones,
+sync the directory.
+
+Rules:
+1. Outgoing: the dispatcher's worker hands a stored packet routed ``axis`` to
+   :class:`AxisSender`, which calls sendEdoc (``messagetype`` from the work kind) and returns
+   the axis DocId as the delivery's evidence. Errors keep their classes: ``axis_rejected`` is
+   permanent, ``axis_error``/``peer_unavailable`` are retried by dispatch.
+2. Incoming: :class:`AxisPoller` lists received edocs, then statuses; fetches each; runs the
+   node's FULL receive path (``NodeService.receive``: verify, bind, dedup, store) with
+   ``authenticated_axis``; and only THEN acknowledges ``done``. Never before the packet is
+   durably stored.
+3. A packet the receive path refuses for good (malformed, bad signature, conflict…) is
+   acknowledged ``fail`` (the reason is logged with its code; updateStatus carries none); a
+   retryable refusal (store busy, revocation status unknown) or a fetch error is not
+   acknowledged at all: the axis lists it again on the next poll.
+4. A newly stored edoc gets a real signed 01 queued back to its sender (``docnode.service``
+   rule 3); a duplicate (the same bytes after a lost acknowledgement) is only acknowledged.
+5. Directory sync: getAgenciesList on a schedule; the OrganIds the axis knows are kept for
+   :meth:`AxisDirectorySync.knows` and logged (routing itself stays with ``docnode.directory``:
+   every recipient without a direct peer goes to the axis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from docnode import errors
+from docnode.logging import bind, get_logger
+from docnode.scheduler import Job
+from docnode.service import NodeService
+from docnode.store import WorkKind
+from docnode.transport.direct_client import Delivery, ReceiptEvidence
+from docnode.transport.direct_server import PeerInfo
+from docnode.transport.vxp_client import ReceivedItem, VxpClient
+from docnode.transport.vxp_protocol import AckStatus, MessageType
+from envelopes.errors import EnvelopeError
+from envelopes.model import Edoc
+from envelopes.read import read_packet
+from keystore.errors import KeystoreError
+
+log = get_logger("axis_poller")
+
+MAX_ITEMS_PER_POLL = 200
+"""Bound on the work one poll does per message type (the next poll takes the rest)."""
+
+
+class AxisSender:
+    """``delivery.AxisDeliverer`` over a :class:`VxpClient` (rule 1)."""
+
+    def __init__(self, client: VxpClient) -> None:
+        self._client = client
+
+    async def deliver(self, data: bytes, *, kind: WorkKind, sender: str,
+                      recipient: str) -> Delivery:
+        message_type = MessageType.STATUS if kind is WorkKind.DELIVER_STATUS else MessageType.EDOC
+        doc_id = await self._client.send_edoc(data, from_=sender, message_type=message_type,
+                                              to=[recipient])
+        return Delivery(http_status=200, receipt=b"",
+                        evidence=ReceiptEvidence(receipt_sha256="", signer_organ_id=""),
+                        duplicate=False, axis_doc_id=doc_id)
+
+
+@dataclass
+class PollStats:
+    listed: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    deferred: int = 0
+    codes: list[str] = field(default_factory=list)
+
+
+class AxisPoller:
+    """One poll = list, fetch, receive, acknowledge (rules 2-4)."""
+
+    def __init__(self, *, client: VxpClient, service: NodeService) -> None:
+        self._client = client
+        self._service = service
+
+    async def poll_once(self) -> PollStats:
+        stats = PollStats()
+        for message_type in (MessageType.EDOC, MessageType.STATUS):
+            items = await self._client.get_received_edoc_list(message_type)
+            stats.listed += len(items)
+            for item in items[:MAX_ITEMS_PER_POLL]:
+                with bind(peer="axis", axis_doc_id=item.doc_id, organ_id=item.from_):
+                    await self._one(item, stats)
+        if stats.listed:
+            log.info("axis_polled", listed=stats.listed, stored=stats.stored,
+                     duplicates=stats.duplicates, failed=stats.failed, deferred=stats.deferred)
+        return stats
+
+    async def _one(self, item: ReceivedItem, stats: PollStats) -> None:
+        try:
+            data = await self._client.get_edoc(item.doc_id)
+        except errors.PeerError as exc:
+            log.warning("axis_fetch_failed", code=exc.code)
+            stats.deferred += 1
+            return
+        try:
+            outcome = await self._service.receive(
+                data, peer=PeerInfo(address=f"axis:{self._client.endpoint}"),
+                authenticated_axis=True)
+        except (EnvelopeError, KeystoreError, errors.DocnodeError) as exc:
+            spec = errors.spec_for(exc)
+            stats.codes.append(spec.code)
+            if spec.retryable:
+                # rule 3: not acknowledged; the axis lists it again on the next poll
+                log.warning("axis_receive_deferred", code=spec.code)
+                stats.deferred += 1
+                return
+            log.warning("axis_receive_refused", code=spec.code, reason=str(exc)[:300])
+            await self._ack(item, AckStatus.FAIL)
+            stats.failed += 1
+            return
+        # rule 2: stored (committed) above; only now acknowledge
+        if outcome.duplicate:
+            stats.duplicates += 1
+        else:
+            stats.stored += 1
+            await self._arrival(data)
+        await self._ack(item, AckStatus.DONE)
+
+    async def _arrival(self, data: bytes) -> None:
+        # rule 4. The packet was verified by the receive path just now; reading it again
+        # (no signature check) only recovers its key to find the stored row.
+        try:
+            packet = read_packet(data, lenient=True).packet
+            if not isinstance(packet, Edoc):
+                return
+            async with self._service.store.reader() as tx:
+                inbox = await tx.find_inbox(str(packet.from_.organ_id), packet.document_id)
+            if inbox is not None:
+                await self._service.queue_arrival_status(inbox.document_id)
+        except (EnvelopeError, KeystoreError, errors.DocnodeError) as exc:
+            log.error("arrival_status_not_queued", code=errors.spec_for(exc).code)
+
+    async def _ack(self, item: ReceivedItem, status: AckStatus) -> None:
+        try:
+            await self._client.update_status(item.doc_id, status)
+        except errors.PeerError as exc:
+            # The packet is stored; the axis lists it again and the duplicate is acknowledged.
+            log.warning("axis_ack_failed", code=exc.code, ack=status.value)
+
+
+class AxisDirectorySync:
+    """getAgenciesList on a schedule (rule 5)."""
+
+    def __init__(self, client: VxpClient) -> None:
+        self._client = client
+        self._known: dict[str, str] = {}
+
+    def knows(self, organ_id: str) -> bool:
+        return organ_id in self._known
+
+    @property
+    def agencies(self) -> dict[str, str]:
+        """OrganId -> name, as of the last sync."""
+        return dict(self._known)
+
+    async def sync(self) -> int:
+        agencies = await self._client.get_agencies_list()
+        self._known = {a.code: a.name for a in agencies if a.code}
+        log.info("axis_directory_synced", agencies=len(self._known))
+        return len(self._known)
+
+
+def axis_jobs(poller: AxisPoller, directory: AxisDirectorySync, *, poll_interval_s: float,
+              directory_interval_s: float = 3600.0) -> list[Job]:
+    """The scheduler jobs of an agency node with an ``[axis]`` section."""
+
+    async def poll() -> None:
+        await poller.poll_once()
+
+    async def sync() -> None:
+        await directory.sync()
+
+    return [
+        Job("axis_poll", poll, interval_s=poll_interval_s, run_at_start=True),
+        Job("axis_directory_sync", sync, interval_s=directory_interval_s, run_at_start=True),
+    ]
