@@ -28,8 +28,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from docnode.axis_poller import AxisDirectorySync, AxisPoller, AxisSender, axis_jobs
 from docnode.clock import SYSTEM_CLOCK, Clock
-from docnode.config import Settings
+from docnode.config import Role, Settings
 from docnode.delivery import StoredPacketSender, StoreRecorder
 from docnode.directory import Directory
 from docnode.dispatch import Dispatcher, DispatchPolicy
@@ -48,6 +49,7 @@ from docnode.transport.direct_server import (
     direct_app,
     server_ssl_context,
 )
+from docnode.transport.vxp_client import VxpClient
 from docnode.verification import VerificationContext, context_from_settings
 from keystore.identity import load_identity
 from keystore.trust import TrustStore, expiring, load_crl
@@ -129,9 +131,12 @@ async def open_node(
         client = DirectClient(session, receipts=service,
                               timeout_s=settings.delivery.request_timeout_s)
         peer_ssl = _peer_ssl(settings, passphrase)
+        axis_client = _axis_client(settings, session, clock, environ)
         dispatcher = Dispatcher(
             queue=queue, retry_policy=queue.policy,
-            sender=StoredPacketSender(store, client, ssl_for=peer_ssl.get),
+            sender=StoredPacketSender(
+                store, client, ssl_for=peer_ssl.get,
+                axis=None if axis_client is None else AxisSender(axis_client)),
             recorder=StoreRecorder(store, queue, actor="worker"),
             policy=DispatchPolicy(workers=settings.delivery.workers,
                                   lease_s=settings.delivery.lease_s),
@@ -142,7 +147,12 @@ async def open_node(
                     queue=queue, session=session, signer=signer, service=service,
                     directory=directory, dispatcher=dispatcher, scheduler=Scheduler(()),
                     verification=verification)
-        node.scheduler = Scheduler(_jobs(node, identity.certificate))
+        jobs = _jobs(node, identity.certificate)
+        if axis_client is not None and settings.axis is not None:
+            jobs += axis_jobs(AxisPoller(client=axis_client, service=service),
+                              AxisDirectorySync(axis_client),
+                              poll_interval_s=settings.axis.poll_interval_s)
+        node.scheduler = Scheduler(jobs)
         try:
             yield node
         finally:
@@ -150,6 +160,17 @@ async def open_node(
     finally:
         await store.close()
         offloader.close(wait=False)
+
+
+def _axis_client(settings: Settings, session: aiohttp.ClientSession, clock: Clock,
+                 environ: Mapping[str, str]) -> VxpClient | None:
+    """The VXP client of an ``[axis]`` section (``docnode.axis_poller``), or ``None``."""
+    if settings.axis is None:
+        return None
+    return VxpClient(session=session, endpoint=settings.axis.url,
+                     system_id=settings.axis.system_id,
+                     secret=settings.axis.read_secret(environ), clock=clock,
+                     timeout_s=settings.delivery.request_timeout_s)
 
 
 def _jobs(node: Node, own_cert: Any) -> list[Job]:
@@ -287,6 +308,11 @@ def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
                 clock: Clock = SYSTEM_CLOCK) -> None:
     """Run the node until ``stop`` is set (or SIGTERM/SIGINT), then shut down gracefully."""
+    if settings.node.role is Role.AXIS:
+        from docnode.axis.runtime import run_axis_role
+
+        await run_axis_role(settings, stop=stop)
+        return
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
