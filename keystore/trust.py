@@ -53,7 +53,7 @@ from keystore.binding import (
     organ_id_mapping_from,
     organ_ids_of,
 )
-from keystore.errors import Reason, TrustConfigInvalid
+from keystore.errors import CertificateUntrusted, Reason, TrustConfigInvalid
 from keystore.material import (
     crl_urls,
     load_certificates,
@@ -244,7 +244,14 @@ class TrustStore:
                 return entry.result
             self._misses += 1
             version = self.version
-        result, window = self._validate(leaf, intermediates, at, policy, ocsp_responses)
+        try:
+            result, window = self._validate(leaf, intermediates, at, policy, ocsp_responses)
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+            # cryptography decodes certificate fields lazily: a sender-supplied certificate
+            # with a corrupt subject or extension fails here, not when it was loaded.
+            raise CertificateUntrusted(
+                "a certificate on the path cannot be read", reason=Reason.INVALID_CHAIN
+            ) from exc
         with self._lock:
             if version == self.version:  # no CRL change while we worked
                 self._cache[key] = _CacheEntry(result, window)
