@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from docnode.errors import LeaseLost
 from docnode.queue.model import QueueItem, QueueStats, RetryDecision, RetryPolicy
 from docnode.store import OutboxItem, OutboxState, Store, Transaction, WorkKind
+from docnode.store.engine import reader_engine
 
 _T: Table = OutboxItem.metadata.tables["outbox"]
 _C = _T.c
@@ -141,7 +142,7 @@ class SqlQueue:
             count(_C.state == OutboxState.DEAD),
         )
         oldest = select(_C.created_at).where(live).order_by(_C.created_at).limit(1)
-        async with self.engine.connect() as conn:
+        async with reader_engine(self.engine).connect() as conn:
             ready, due, leased, dead = (await conn.execute(stmt)).one()
             first_at = (await conn.execute(oldest)).scalar()
         age = max(0.0, (now - first_at).total_seconds()) if first_at is not None else 0.0

@@ -51,6 +51,7 @@ class Queries:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         """The underlying session (for queries this API lacks; keep writes in methods)."""
+        self._head: EventChainHead | None = None
 
     async def _flush_parent(self) -> None:
         # Without relationship() the unit of work does not order INSERTs by foreign key;
@@ -216,9 +217,12 @@ class Queries:
         ``evidence`` must be JSON-serialisable (e.g. ``{"receipt_sha256": …}``)."""
         # The head row is the chain's lock: FOR UPDATE on PostgreSQL; on SQLite the
         # transaction already holds the write lock (BEGIN IMMEDIATE).
-        head = await self.session.get(EventChainHead, HEAD_ID, with_for_update=True)
+        head = self._head
         if head is None:
-            raise NotFound("the event chain head is missing (store not migrated?)")
+            head = await self.session.get(EventChainHead, HEAD_ID, with_for_update=True)
+            if head is None:
+                raise NotFound("the event chain head is missing (store not migrated?)")
+            self._head = head  # locked until this transaction ends: no need to re-read
         text = canonical_json(dict(evidence or {}))
         ev_id = head.last_id + 1
         digest = event_hash(head.last_hash, id=ev_id, document_id=document_id,
@@ -358,6 +362,7 @@ class Queries:
         if row is None:
             return False
         await self.session.delete(row)
+        await self.session.flush()  # so that a later get() in this transaction sees it gone
         return True
 
     # ------------------------------------------------------------ idempotency keys

@@ -5,22 +5,48 @@ on a sync connection lent by the async engine (``AsyncConnection.run_sync``), so
 is never blocked by a sync driver and the migration sees the same pragmas (WAL, foreign keys)
 as the service. The scripts ship inside the package (``pyproject`` package-data), found next
 to this module, so a non-editable install migrates too.
+
+Convention: the migrations own every table declared in ``docnode/store/tables.py`` and in any
+``docnode/<package>/tables.py`` (e.g. the axis role's); :func:`all_metadata` imports them all
+so that autogenerate and the schema test see the complete schema.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from docnode.store.engine import create_engine
+from docnode.store.engine import create_engine, reader_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def table_modules() -> list[str]:
+    """Modules declaring tables (see the convention above), store first."""
+    names = ["docnode.store.tables"]
+    # Look for the files rather than importing every package just to ask; the package folder
+    # is found from this file (``docnode.__path__`` can be shadowed, e.g. by tests/docnode).
+    package_dir = Path(__file__).resolve().parent.parent
+    found = {p.parent.name for p in package_dir.glob("*/tables.py")}
+    names += [f"docnode.{name}.tables" for name in sorted(found - {"store"})]
+    return names
+
+
+def all_metadata() -> MetaData:
+    """The metadata of every table the migrations create."""
+    from docnode.store.tables import TABLES
+
+    for name in table_modules():
+        importlib.import_module(name)
+    return TABLES[0].metadata
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -65,5 +91,5 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     def read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
-    async with engine.connect() as conn:
+    async with reader_engine(engine).connect() as conn:
         return await conn.run_sync(read)

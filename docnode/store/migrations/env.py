@@ -9,16 +9,15 @@ option is used with a plain sync engine (for ``alembic revision --autogenerate``
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Connection
 
-from docnode.store.tables import TABLES
+from docnode.store.migrate import all_metadata
 
 config = context.config
-target_metadata = TABLES[0].metadata
 
 
-def _run(connection: Connection) -> None:
+def _run(connection: Connection, target_metadata: MetaData | None) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -33,14 +32,16 @@ def _run(connection: Connection) -> None:
 def _main() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        _run(connection)
+        # Upgrading at start needs no metadata (only autogenerate compares with it), so the
+        # service does not import every table module of the product just to migrate.
+        _run(connection, config.attributes.get("target_metadata"))
         return
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("alembic: set sqlalchemy.url (a sync URL, e.g. sqlite:///x.db)")
     engine = create_engine(url)
     with engine.begin() as conn:
-        _run(conn)
+        _run(conn, all_metadata())
     engine.dispose()
 
 
