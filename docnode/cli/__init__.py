@@ -24,6 +24,7 @@ _GROUPS = (
     "docnode.cli.verify",
     "docnode.cli.node",
     "docnode.cli.axis",
+    "docnode.cli.tokens",
 )
 
 Handler = Callable[[argparse.Namespace], int]
