@@ -128,7 +128,24 @@ class VerificationReport:
         return data
 
 
+UNREADABLE = "(unreadable)"
+
+
 def certificate_facts(cert: x509.Certificate) -> CertificateFacts:
+    try:
+        return _certificate_facts(cert)
+    except ValueError:
+        # cryptography decodes fields lazily: a certificate the sender put in KeyInfo (outside
+        # the signature) may carry a corrupt subject or date that nobody needed before.
+        return CertificateFacts(
+            subject=UNREADABLE, issuer=UNREADABLE, serial=UNREADABLE, not_before=UNREADABLE,
+            not_after=UNREADABLE,
+            sha256=hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+            organization_identifier=None,
+        )
+
+
+def _certificate_facts(cert: x509.Certificate) -> CertificateFacts:
     org_ids = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
     org_id = org_ids[0].value if org_ids else None
     return CertificateFacts(
