@@ -3,9 +3,10 @@
 Rules:
 
 1. Sending (:attr:`AttachmentEncoding.ZIP`, the VNPT SDK convention): each file becomes a ZIP
-   with ONE deflated entry named ``<sha256 prefix of the bytes><original extension>``, fixed
-   1980-01-01 timestamp and attributes, so the same input always gives the same bytes; the ZIP
-   is base64-encoded on one line and labelled ``application/zip``.
+   with ONE entry (deflated, or stored when a sample of the bytes does not compress) named
+   ``<sha256 prefix of the bytes><original extension>``, fixed 1980-01-01 timestamp and
+   attributes, so the same input always gives the same bytes; the ZIP is base64-encoded on
+   one line and labelled ``application/zip``.
    :attr:`AttachmentEncoding.RAW` sends the bytes base64-encoded with their own content type.
 2. Receiving: base64 must be canonical (``a2b_base64(strict_mode=True)`` plus zero padding
    bits); the declared size is checked before decoding. Bytes starting with ``PK\\x03\\x04`` are
@@ -38,7 +39,8 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 """Entries smaller than this are not ratio-checked: they cannot amplify into a bomb."""
 _ZIP_OVERHEAD = 64 * 1024
 """Slack allowed for ZIP headers when checking the encoded size before decoding."""
-_CHUNK = 64 * 1024
+_SAMPLE = 64 * 1024
+"""Bytes test-compressed to decide between deflate and store (rule 1)."""
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}")
 _PLACEHOLDER = re.compile(r"\$\{[^{}]*\}")
@@ -96,19 +98,25 @@ def zip_one(name: str, data: bytes) -> bytes:
     """Rule 1: a deterministic single-entry ZIP of ``data``."""
     entry = hashlib.sha256(data).hexdigest()[:32] + extension(name)
     info = zipfile.ZipInfo(entry, date_time=_ZIP_DATE)
-    info.compress_type = zipfile.ZIP_DEFLATED
     info.create_system = 3  # fixed, not the platform's (zipfile picks 0 on Windows)
     info.external_attr = 0o644 << 16
+    # Already-compressed files (PDF streams, DOCX, images) do not shrink and deflate runs at
+    # ~20 MB/s on them: store those. The choice depends only on the bytes (deterministic).
+    sample = data[:_SAMPLE]
+    method = zipfile.ZIP_DEFLATED
+    if sample and len(zlib.compress(sample, 1)) >= len(sample) * 0.95:
+        method = zipfile.ZIP_STORED
+    info.compress_type = method
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+        archive.writestr(info, data, compress_type=method, compresslevel=6)
     return buffer.getvalue()
 
 
 def encode_payload(
     name: str, data: bytes, content_type: str, encoding: AttachmentEncoding
-) -> tuple[str, str]:
-    """Rule 1: ``(base64 text on one line, ContentType on the wire)``."""
+) -> tuple[bytes, str]:
+    """Rule 1: ``(base64 on one line as ASCII bytes, ContentType on the wire)``."""
     if encoding is AttachmentEncoding.ZIP:
         payload, wire_type = zip_one(name, data), ZIP_CONTENT_TYPE
     else:
@@ -119,7 +127,7 @@ def encode_payload(
                 element="Attachment",
             )
         payload, wire_type = data, content_type
-    return binascii.b2a_base64(payload, newline=False).decode("ascii"), wire_type
+    return binascii.b2a_base64(payload, newline=False), wire_type
 
 
 def decode_payload(
@@ -215,15 +223,15 @@ def _unzip(data: bytes, *, name: str, limits: Limits, line: int | None) -> bytes
                 raise invalid(
                     f"compression ratio {ratio} exceeds {limits.max_zip_ratio} (zip bomb?)"
                 )
-            out = bytearray()
             with archive.open(info) as stream:
-                while chunk := stream.read(_CHUNK):
-                    out += chunk
-                    if len(out) > declared:
-                        raise invalid("the ZIP entry is longer than it declares")
+                # Bounded: zipfile inflates in chunks up to the size asked for, which the
+                # checks above capped; one byte more detects an entry longer than declared.
+                out = stream.read(declared + 1)
+            if len(out) > declared:
+                raise invalid("the ZIP entry is longer than it declares")
             if len(out) != declared:
                 raise invalid("the ZIP entry is shorter than it declares")
-            return bytes(out)
+            return out
     except (AttachmentInvalid, AttachmentTooLarge):
         raise
     except (

@@ -68,7 +68,10 @@ def normalise_timestamp(element: str, value: object) -> datetime:
         raise InvalidField(
             f"must be a timezone-aware datetime (spec §2.3.6), got {value!r}", element=element
         )
-    return value.astimezone(VN_TZ).replace(microsecond=0)
+    try:
+        return value.astimezone(VN_TZ).replace(microsecond=0)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidField(f"is out of range in UTC+7: {value!r}", element=element) from exc
 
 
 def set_field(obj: object, name: str, value: object) -> None:

@@ -582,3 +582,21 @@ def test_unplaceable_extra_is_refused() -> None:
     doc = dataclasses.replace(full_edoc(), extra=(ExtraElement("edXML/Nowhere", 0, "<a/>"),))
     with pytest.raises(InvalidField):
         encode_edoc(doc)
+
+
+def test_spliced_payloads_equal_a_plain_serialisation() -> None:
+    data = encode_edoc(full_edoc())
+    declaration = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    assert data[len(declaration) :] == etree.tostring(tree(data), encoding="UTF-8")
+
+
+def test_payload_markup_inside_an_extra_element_still_encodes() -> None:
+    from envelopes.model import ExtraElement
+
+    marker = f'<Foo xmlns="{NS}"><edXML:ContentTransferEncoded xmlns:edXML="{NS}"/></Foo>'
+    doc = dataclasses.replace(
+        full_edoc(), extra=(ExtraElement("edXML/AttachmentEncoded/Attachment", 9, marker),)
+    )
+    back = decode_edoc(tree(encode_edoc(doc)))
+    assert back.attachments == assign_content_ids(doc).attachments
+    assert len(back.extra) == 1
