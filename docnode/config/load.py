@@ -40,7 +40,8 @@ from docnode.errors import ConfigInvalid
 
 DEFAULT_CONFIG_NAME = "docnode.toml"
 CONFIG_ENV = "DOCNODE_CONFIG"
-_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+# An EKU OID, or the SHA-256 fingerprint of a CA certificate accepted without documentSigning.
+_EKU_ENTRY = re.compile(r"^([0-2](\.(0|[1-9][0-9]*))+|[0-9a-f]{64})$")
 
 
 def resolve_config_path(cli_value: str | os.PathLike[str] | None,
@@ -136,7 +137,8 @@ def _trust(r: Reader) -> TrustSettings:
         signature_policy=r.enum("signature_policy", SignaturePolicyMode,
                                 SignaturePolicyMode.REQUIRED),
         organ_id_map=MappingProxyType(r.organ_id_map("organ_id_map")),
-        eku_allowlist=r.str_list("eku_allowlist", pattern=_OID, what="an OID"),
+        eku_allowlist=r.str_list("eku_allowlist", pattern=_EKU_ENTRY,
+                                 what="an OID or a lowercase SHA-256 fingerprint"),
         min_rsa_bits=r.integer("min_rsa_bits", default=2048, minimum=1024),
         ocsp=r.boolean("ocsp", default=True),
     )

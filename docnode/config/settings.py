@@ -127,7 +127,8 @@ class TrustSettings:
     """Certificate SHA-256 fingerprint (lowercase hex) -> OrganIds, for certificates that do
     not carry ``organizationIdentifier``."""
     eku_allowlist: tuple[str, ...]
-    """Extra EKU OIDs accepted besides documentSigning (1.3.6.1.5.5.7.3.36)."""
+    """EKU OIDs accepted besides documentSigning (1.3.6.1.5.5.7.3.36), and/or SHA-256
+    fingerprints (lowercase hex) of CA certificates whose leaves are accepted without it."""
     min_rsa_bits: int
     ocsp: bool
     """Whether to fetch OCSP when a certificate names a responder."""

@@ -236,3 +236,18 @@ def test_resolve_config_path() -> None:
     assert resolve_config_path("x.toml", {"DOCNODE_CONFIG": "y.toml"}) == Path("x.toml")
     assert resolve_config_path(None, {"DOCNODE_CONFIG": "y.toml"}) == Path("y.toml")
     assert resolve_config_path(None, {}) == Path("docnode.toml")
+
+
+def test_trust_allowlists_and_organ_id_map(tmp_path: Path) -> None:
+    fp = "ab" * 32
+    data = _minimal()
+    data["trust"].update(eku_allowlist=["1.3.6.1.4.1.99999.1", fp, "not-an-oid"],
+                         organ_id_map={fp: ["000.00.00.G22"], "XYZ": ["000.00.00.G22"]})
+    problems = _problems(data, tmp_path)
+    assert sorted(p.split(":")[0] for p in problems) == [
+        "[trust] eku_allowlist", "[trust] organ_id_map"]
+    data["trust"]["eku_allowlist"].pop()
+    del data["trust"]["organ_id_map"]["XYZ"]
+    s = validate_config_data(data, path=tmp_path / "docnode.toml", environ={})
+    assert s.trust.eku_allowlist == ("1.3.6.1.4.1.99999.1", fp)
+    assert dict(s.trust.organ_id_map) == {fp: ("000.00.00.G22",)}
