@@ -593,10 +593,13 @@ def test_spliced_payloads_equal_a_plain_serialisation() -> None:
 def test_payload_markup_inside_an_extra_element_still_encodes() -> None:
     from envelopes.model import ExtraElement
 
-    marker = f'<Foo xmlns="{NS}"><edXML:ContentTransferEncoded xmlns:edXML="{NS}"/></Foo>'
+    empty = f'<edXML:ContentTransferEncoded xmlns:edXML="{NS}"/>'
+    marker = f'<Foo xmlns="urn:vendor">{empty}</Foo>'
     doc = dataclasses.replace(
         full_edoc(), extra=(ExtraElement("edXML/AttachmentEncoded/Attachment", 9, marker),)
     )
-    back = decode_edoc(tree(encode_edoc(doc)))
+    data = encode_edoc(doc)
+    assert data.count(empty.encode()) == 1  # the extra's copy, so the tree path was taken
+    back = decode_edoc(tree(data))
     assert back.attachments == assign_content_ids(doc).attachments
     assert len(back.extra) == 1
