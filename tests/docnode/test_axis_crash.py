@@ -10,6 +10,7 @@ fetched but had not acknowledged when the axis died is served again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,10 +53,9 @@ async def test_kill_between_receiving_and_forwarding(pki: Pki, tmp_path: Path) -
 
             async def push(i: int) -> None:
                 await asyncio.sleep(0.01 * i)
-                try:
+                # no answer (PeerError): the sender keeps it queued
+                with contextlib.suppress(errors.PeerError):
                     acknowledged[i] = await a.send_edoc(packets[i], from_=A_ORGAN)
-                except errors.PeerError:
-                    pass  # no answer: the sender keeps it queued
 
             async def crash() -> None:
                 while len(acknowledged) < PACKETS // 3:
