@@ -160,8 +160,7 @@ def decode_payload(
         return _unzip(data, name=name, limits=limits, line=line), True, tuple(warnings)
     if len(data) > limits.max_attachment_bytes:
         raise AttachmentTooLarge(
-            f"attachment {name!r} is {len(data)} bytes, the limit is "
-            f"{limits.max_attachment_bytes}",
+            f"attachment {name!r} is {len(data)} bytes, the limit is {limits.max_attachment_bytes}",
             element="ContentTransferEncoded",
             line=line,
         )
@@ -248,4 +247,3 @@ def _unzip(data: bytes, *, name: str, limits: Limits, line: int | None) -> bytes
         OverflowError,
     ) as exc:
         raise invalid(f"corrupt ZIP: {exc}") from exc
-

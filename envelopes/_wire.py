@@ -178,9 +178,7 @@ def format_date(value: date) -> str:
 
 def format_timestamp(value: datetime) -> str:
     v = value.astimezone(VN_TZ)
-    return (
-        f"{v.year:04d}/{v.month:02d}/{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
-    )
+    return f"{v.year:04d}/{v.month:02d}/{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
 
 
 def parse_date(text: str) -> date:

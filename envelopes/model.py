@@ -371,9 +371,7 @@ class Attachment:
         if self.content_id is not None:
             check_text("ContentId", self.content_id, required=True)
             if any(c.isspace() for c in self.content_id):
-                raise InvalidField(
-                    "must not contain whitespace (spec §2.3.4)", element="ContentId"
-                )
+                raise InvalidField("must not contain whitespace (spec §2.3.4)", element="ContentId")
 
 
 # --- packets ---------------------------------------------------------------------------------

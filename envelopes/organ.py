@@ -105,7 +105,6 @@ def _explain(text: object, *, lenient: bool) -> str:
                 f"(even lenient mode accepts at most {MAX_LENIENT_LENGTH}; spec §2.2)"
             )
         return (
-            f"OrganId {text!r} contains characters outside A–Z, a–z, 0–9, '.', '-', '_' "
-            "(spec §2.2)"
+            f"OrganId {text!r} contains characters outside A–Z, a–z, 0–9, '.', '-', '_' (spec §2.2)"
         )
     return f"OrganId {text!r} is not valid under QĐ 20/2020 (spec §2.2): {_why(text)}"
