@@ -207,6 +207,13 @@ class LimitsSettings:
     max_depth: int
     freshness_past_s: int
     clock_skew_s: int
+    peer_rate_per_s: float = 20.0
+    """Direct listener: sustained requests per second from one peer (429 beyond)."""
+    peer_burst: int = 40
+    """Direct listener: requests one peer may send at once before the rate applies."""
+    system_rate_per_s: float = 200.0
+    """Direct listener: sustained requests per second from all peers together."""
+    system_burst: int = 400
 
     def to_limits(self) -> Limits:
         """The ``envelopes`` parsing limits these settings stand for."""
