@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from docnode import errors
+from docnode.axis.network import AxisNet
 from docnode.config import load_config
 from docnode.localnet import LocalNet
 
@@ -43,7 +44,7 @@ async def _until(what: str, probe: Callable[[], Awaitable[Any]]) -> Any:
     raise errors.PeerUnavailable(f"demo: timed out waiting for {what}")
 
 
-async def _exchange(net: LocalNet, attachment: Path, out: TextIO) -> dict[str, Any]:
+async def _exchange(net: LocalNet | AxisNet, attachment: Path, out: TextIO) -> dict[str, Any]:
     from docnode.app import open_node
     from docnode.cli._documents import document_timeline, inbox_rows, print_timeline
     from docnode.metadata import FileInput, edoc_from_metadata
@@ -84,10 +85,18 @@ async def _exchange(net: LocalNet, attachment: Path, out: TextIO) -> dict[str, A
     return timeline
 
 
-def run_demo(*, keep: Path | None = None, out: TextIO = sys.stdout) -> int:
+def run_demo(*, keep: Path | None = None, out: TextIO = sys.stdout,
+             via_axis: bool = False) -> int:
+    """``via_axis``: the nodes know no direct peer and exchange everything through a
+    ``docnode axis serve`` process (``docnode.axis.network``)."""
     base = Path(tempfile.mkdtemp(prefix="docnode-demo-")) if keep is None else keep
     try:
-        net = LocalNet.create(base, [("A", ORGAN_A), ("B", ORGAN_B)])
+        net: LocalNet | AxisNet
+        if via_axis:
+            net = AxisNet.create(base, [("A", ORGAN_A), ("B", ORGAN_B)], poll_interval_s=0.5)
+            print(f"axis: {net.axis.url} (agencies poll every 0.5 s)", file=out)
+        else:
+            net = LocalNet.create(base, [("A", ORGAN_A), ("B", ORGAN_B)])
         attachment = base / "bao-cao.pdf"
         attachment.write_bytes(PDF_LIKE)
         with net.running():
