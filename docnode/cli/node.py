@@ -217,6 +217,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("demo", help="two nodes on loopback exchange a document (make demo)")
     p.add_argument("--keep", metavar="DIR", help="set the nodes up in DIR and keep it")
+    p.add_argument("--via-axis", action="store_true",
+                   help="an axis and two agency nodes: everything goes through the axis")
     p.set_defaults(func=_cmd_demo)
 
 
@@ -224,4 +226,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from docnode.demo import run_demo
 
-    return run_demo(keep=Path(args.keep) if args.keep else None)
+    return run_demo(keep=Path(args.keep) if args.keep else None, via_axis=args.via_axis)
