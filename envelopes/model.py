@@ -21,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from lxml import etree
-
 from envelopes._checks import VN_TZ, check_text, normalise_timestamp
 from envelopes._checks import check_date as _check_date
 from envelopes._checks import check_enum as _enum
@@ -31,7 +29,8 @@ from envelopes._checks import check_opt_int as _check_opt_int
 from envelopes._checks import check_organ as _check_organ
 from envelopes._checks import check_tuple as _check_tuple
 from envelopes._checks import set_field as _set
-from envelopes.codes import BusinessDocType, Priority, StatusCode, SteeringType
+from envelopes._codes import BusinessDocType, Priority, StatusCode, SteeringType
+from envelopes._extra import ExtraElement
 from envelopes.errors import InvalidField
 from envelopes.organ import OrganId
 
@@ -63,43 +62,6 @@ __all__ = [
     "check_text",
     "make_document_id",
 ]
-
-# --- unknown elements (rule 5) ----------------------------------------------------------------
-
-_FRAGMENT_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ExtraElement:
-    """An element we do not model, kept verbatim (serialised XML) with where it was."""
-
-    parent: str
-    """Path of the parent element, local names from the root, e.g.
-    ``edXML/edXMLEnvelope/edXMLHeader/MessageHeader/OtherInfo``; repeated elements carry a
-    0-based index after the first one (``To[1]`` is the second ``To``)."""
-    index: int
-    """Position among the parent's child elements."""
-    xml: str
-    """The element, serialised (namespace declarations included)."""
-
-    def __post_init__(self) -> None:
-        check_text("ExtraElement.parent", self.parent, required=True)
-        _check_int("ExtraElement.index", self.index)
-        check_text("ExtraElement.xml", self.xml, required=True)
-        try:
-            element = etree.fromstring(self.xml.encode("utf-8"), parser=_FRAGMENT_PARSER)
-        except (etree.LxmlError, ValueError) as exc:
-            raise InvalidField(
-                f"is not a well-formed XML element: {exc}", element="ExtraElement.xml"
-            ) from exc
-        if getattr(element.getroottree().docinfo, "doctype", ""):
-            raise InvalidField("must not carry a DOCTYPE", element="ExtraElement.xml")
-
-    def element(self) -> etree._Element:
-        """A fresh parsed copy of the fragment."""
-        return etree.fromstring(self.xml.encode("utf-8"), parser=_FRAGMENT_PARSER)
 
 
 def _check_extra(value: object) -> None:
