@@ -4,8 +4,9 @@ What ``docnode demo``, the two-node and crash tests and ``bench/e2e.py`` share (
 what users test with). Synchronous on purpose: it drives processes and the CLI, not the loop.
 
 Rules:
-1. Every node is set up with ``docnode init`` (same dev CA for all, so they trust each other)
-   and ``docnode peers add``; nothing here writes a config by hand except the optional
+1. Every node is set up the way ``docnode init`` and ``docnode peers add`` do it (their
+   functions, same dev CA for all, so they trust each other); nothing here writes a config
+   by hand except the optional
    ``[delivery]``/``[logging]`` overrides, applied through the config writer.
 2. A started node is *ready* when its ``/readyz`` answers 200; ``stop`` sends SIGTERM and
    waits (graceful shutdown), ``kill`` sends SIGKILL (crash tests).
@@ -179,7 +180,7 @@ class LocalNet:
         logging: Mapping[str, Any] | None = None,
     ) -> LocalNet:
         """``members`` = (name, OrganId) pairs; writes ``base/<name>/docnode.toml`` each."""
-        from docnode.cli.node import init_node
+        from docnode.cli.node import add_peer, init_node
 
         base.mkdir(parents=True, exist_ok=True)
         nodes: list[LocalNode] = []
@@ -197,8 +198,8 @@ class LocalNet:
             node.update_config(overrides)
             for other in nodes:
                 if other is not node:
-                    node.cli("peers", "add", "-c", str(node.config), "--organ-id",
-                             other.organ_id, "--url", other.direct_url)
+                    # What ``docnode peers add`` does, without a process per call.
+                    add_peer(node.config, organ_ids=[other.organ_id], url=other.direct_url)
         return net
 
     def start(self) -> None:
