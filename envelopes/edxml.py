@@ -12,7 +12,14 @@ Rules:
    indentation, ContentIds derived from the content (:func:`assign_content_ids`), ZIP entries
    from :mod:`envelopes._attachments`. No Signature is written: ``signature.sign`` adds
    ``ds:Signature`` as the last child of ``edXMLHeader``.
-4. Decoding (see :mod:`envelopes._decode`) matches local names, accepts both prefixed and
+4. Attachments (:mod:`envelopes._attachments`): ZIP by default, labelled ``application/zip``
+   on the wire, so a decoded attachment's ``content_type`` is derived from its name
+   (:func:`guess_content_type`); use ``AttachmentEncoding.RAW`` to carry any other type.
+   Round trip: ``decode_edoc(encode_edoc(e)) == assign_content_ids(e)`` whenever the content
+   types follow that rule (always with RAW).
+5. Packets built from our models validate against :mod:`envelopes.schema`. ExtraElements
+   (kept from a lenient read) are written back where they were and may not.
+6. Decoding (see :mod:`envelopes._decode`) matches local names, accepts both prefixed and
    unprefixed forms and empty elements as absent, skips any ``Signature`` in ``edXMLHeader``,
    keeps unknown elements as :class:`~envelopes.model.ExtraElement`, and checks attachments
    strictly against the manifest and the limits. Warnings of lenient mode are data
@@ -93,7 +100,7 @@ def assign_content_ids(edoc: Edoc) -> Edoc:
 def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element order
     edoc: Edoc, *, encoding: AttachmentEncoding = AttachmentEncoding.ZIP
 ) -> bytes:
-    """The unsigned edXML bytes of ``edoc`` (rules 1–3)."""
+    """The unsigned edXML bytes of ``edoc`` (rules 1–5)."""
     edoc = assign_content_ids(edoc)
     root, envelope, header = _skeleton()
     mh = _sub(header, "MessageHeader")
