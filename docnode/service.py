@@ -42,6 +42,7 @@ from docnode.transport.direct_client import ReceiptEvidence
 from docnode.transport.direct_server import PeerInfo, ReceiveOutcome
 from docnode.verification import VerificationContext, VerifiedIncoming, verify_incoming
 from envelopes.model import (
+    BusinessDocType,
     Edoc,
     Organization,
     ResponseFor,
@@ -54,7 +55,9 @@ from envelopes.organ import OrganId
 log = get_logger("service")
 
 CLERK_CODES = frozenset({StatusCode.ACCEPTED, StatusCode.REFUSED, StatusCode.ASSIGNED,
-                         StatusCode.PROCESSING, StatusCode.COMPLETED})
+                         StatusCode.PROCESSING, StatusCode.COMPLETED,
+                         # answers to a revocation/update/take-back (spec §2.5)
+                         StatusCode.CHANGE_AGREED, StatusCode.CHANGE_REFUSED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +235,13 @@ class NodeService:
         with bind(document_id=edoc.document_id):
             ours = self._ours(edoc)
             async with self.store.reader() as tx:
-                if await tx.find_inbox(sender, edoc.document_id) is not None:
-                    raise self._conflict(verified, key)
+                original = await tx.find_inbox(sender, edoc.document_id)
+            if original is not None:
+                if edoc.business.doc_type != BusinessDocType.NEW:
+                    return await self._receive_change(data, verified, edoc,
+                                                      original_id=original.document_id,
+                                                      ours=ours, now=now)
+                raise self._conflict(verified, key)
             receipt = await self._sign_receipt(
                 receiver=ours, sender=sender, document_id=edoc.document_id,
                 code=str(edoc.code), promulgation_date=edoc.promulgation_info.promulgation_date,
@@ -274,6 +282,38 @@ class NodeService:
                     return ReceiveOutcome(again, duplicate=True)
                 raise self._conflict(verified, key) from None
             log.info("received", packet_sha256=sha, attachments=len(edoc.attachments))
+        return ReceiveOutcome(receipt)
+
+    async def _receive_change(
+        self, data: bytes, verified: VerifiedIncoming, edoc: Edoc, *, original_id: str,
+        ours: str, now: datetime,
+    ) -> ReceiveOutcome:
+        """A revocation/update (spec §2.5) of a document we received: same DocumentId, so it
+        is stored as its own IN row (not an inbox entry) and shown on the original's timeline
+        as ``received`` with ``change``; the clerk answers 15 or 16 (``change_status``)."""
+        sender, sha = verified.sender, verified.packet_sha256
+        receipt = await self._sign_receipt(
+            receiver=ours, sender=sender, document_id=edoc.document_id, code=str(edoc.code),
+            promulgation_date=edoc.promulgation_info.promulgation_date, packet_sha256=sha,
+            at=now)
+        await self.store.blobs.put(data)
+        receipt_sha = await self.store.blobs.put(receipt)
+        doc_type = BusinessDocType(edoc.business.doc_type)
+        async with self.store.transaction() as tx:
+            doc = await tx.add_document(
+                direction=Direction.IN, kind=DocumentKind.EDOC, organ_id=ours,
+                counterparty=sender, edxml_document_id=edoc.document_id, from_organ_id=sender,
+                packet_sha256=sha, packet_size=len(data), created_at=now, subject=edoc.subject,
+                code=str(edoc.code), promulgation_date=edoc.promulgation_info.promulgation_date,
+                business_doc_type=int(doc_type), verification=_verification(verified))
+            await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                    document_id=doc.id, now=now)
+            await tx.append_event(
+                kind=EventKind.RECEIVED, at=now, actor=f"peer:{sender}", document_id=original_id,
+                evidence={**_evidence(verified), "change": doc_type.name.lower(),
+                          "business_doc_type": int(doc_type), "reason": edoc.business.reason,
+                          "change_document_id": doc.id})
+        log.info("change_received", change=doc_type.name.lower(), packet_sha256=sha)
         return ReceiveOutcome(receipt)
 
     async def _receive_status(
@@ -323,7 +363,16 @@ class NodeService:
                                 "timestamp": status.timestamp.isoformat(),
                                 "description": status.description,
                                 "status_document_id": doc.id, "receipt_sha256": receipt_sha}
-                    if delivery is None:
+                    # A take-back request (13) comes from the original SENDER: it is about a
+                    # document we received, so it belongs on that inbox entry (spec §2.4).
+                    taken_back = None
+                    if delivery is None and code == StatusCode.TAKE_BACK.value:
+                        taken_back = await tx.find_inbox(sender, rf.document_id)
+                    if taken_back is not None:
+                        await tx.append_event(
+                            kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
+                            document_id=taken_back.document_id, evidence=evidence)
+                    elif delivery is None:
                         await tx.append_event(kind=EventKind.SECURITY, at=now,
                                               actor=f"peer:{sender}", document_id=doc.id,
                                               evidence={**evidence, "problem": "orphan_status"})
@@ -340,7 +389,7 @@ class NodeService:
                 if again is not None:
                     return ReceiveOutcome(again, duplicate=True)
                 raise self._conflict(verified, key) from None
-            if delivery is None:
+            if delivery is None and taken_back is None:
                 log.security("orphan_status", status_code=code, packet_sha256=sha)
             else:
                 log.info("status_received", status_code=code)
