@@ -35,3 +35,26 @@ async def run_checks(checks: Sequence[HealthCheck]) -> list[HealthResult]:
             results.append(HealthResult(getattr(check, "__name__", "check"), False,
                                         type(exc).__name__))
     return results
+
+
+async def tcp_reachable(name: str, url: str, *, timeout_s: float = 2.0) -> HealthResult:
+    """Whether a TCP connection to ``url``'s host and port opens within ``timeout_s`` (the
+    axis check of ``/readyz``; nothing is sent)."""
+    import asyncio
+    import contextlib
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return HealthResult(name, False, "not a URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port),
+                                           timeout_s)
+    except (OSError, TimeoutError) as exc:
+        return HealthResult(name, False, f"{parts.hostname}:{port} unreachable "
+                                         f"({type(exc).__name__})")
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return HealthResult(name, True, f"{parts.hostname}:{port} reachable")
