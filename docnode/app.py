@@ -34,10 +34,12 @@ from docnode.config import Role, Settings
 from docnode.delivery import StoredPacketSender, StoreRecorder
 from docnode.directory import Directory
 from docnode.dispatch import Dispatcher, DispatchPolicy
-from docnode.health import HealthResult, run_checks
+from docnode.health import HealthResult, run_checks, tcp_reachable
 from docnode.logging import configure_logging, get_logger
+from docnode.metrics import METRICS, MeteredReceiver, NodeMetrics, metrics_response
 from docnode.offload import Offloader
 from docnode.queue import RetryPolicy, SqlQueue
+from docnode.ratelimit import RateLimits, install_rate_limits
 from docnode.scheduler import Job, Scheduler
 from docnode.service import NodeService
 from docnode.signer import PacketSigner
@@ -239,11 +241,30 @@ async def readyz(request: web.Request) -> web.Response:
         stats = await node.queue.stats(now=node.clock.now())
         return HealthResult("queue", True, f"due={stats.due} leased={stats.leased}")
 
-    results = await run_checks([store, identity, queue])
+    checks = [store, identity, queue]
+    axis = node.settings.axis
+    if axis is not None:
+        async def axis_reachable() -> HealthResult:
+            return await tcp_reachable("axis", axis.url)
+
+        checks.append(axis_reachable)
+    results = await run_checks(checks)
     ok = all(r.ok for r in results)
     body = {"status": "ready" if ok else "not_ready",
             "checks": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results]}
     return web.json_response(body, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition (docnode.metrics): store-backed gauges read at scrape time."""
+    node = request.app[NODE]
+    trust = node.verification.trust
+    certificates = [("identity", node.signer.identity.certificate)]
+    certificates += [("anchor", c) for c in trust.anchors]
+    certificates += [("intermediate", c) for c in trust.intermediates]
+    await request.app[METRICS].refresh(node.store, now=node.clock.now(),
+                                       certificates=certificates)
+    return metrics_response(request.app[METRICS])
 
 
 def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
@@ -264,8 +285,12 @@ def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
             yield
             return
         limits = settings.limits.to_limits()
-        inner = direct_app(node.service, limits=BodyLimits(
+        inner = direct_app(MeteredReceiver(node.service, app[METRICS]), limits=BodyLimits(
             max_body_bytes=limits.max_packet_bytes, max_decoded_bytes=limits.max_packet_bytes))
+        lim = settings.limits
+        install_rate_limits(inner, RateLimits(
+            peer_rate_per_s=lim.peer_rate_per_s, peer_burst=lim.peer_burst,
+            system_rate_per_s=lim.system_rate_per_s, system_burst=lim.system_burst))
         runner = web.AppRunner(inner, shutdown_timeout=LISTENER_SHUTDOWN_S, access_log=None,
                                **RUNNER_OPTIONS)  # type: ignore[arg-type]
         await runner.setup()
@@ -300,8 +325,10 @@ def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
             await node.dispatcher.stop()
 
     app.cleanup_ctx.extend([node_ctx, direct_ctx, workers_ctx])
+    app[METRICS] = NodeMetrics()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
