@@ -235,6 +235,8 @@ class _Reader(FieldReader):
     def envelope(
         self, root: etree._Element, root_known: tuple[str, ...], env_known: tuple[str, ...]
     ) -> tuple[Groups, Groups, Groups]:
+        if root.attrib:
+            self.keep_attributes(root)
         rg = self.group(root, root_known)
         envelope = self.need(rg, "edXMLEnvelope", root)
         eg = self.group(envelope, env_known)
@@ -296,6 +298,7 @@ class _Reader(FieldReader):
             business=self.business(self.one(tg, "Bussiness")),
             attachments=attachments,
             extra=tuple(self.extra),
+            extra_attributes=tuple(self.extra_attributes),
         )
 
     def status(self, root: etree._Element) -> StatusMessage:
@@ -311,6 +314,7 @@ class _Reader(FieldReader):
             description=self.field(g, "Description"),
             timestamp=self.timestamp_field(g, "Timestamp", mh),
             extra=tuple(self.extra),
+            extra_attributes=tuple(self.extra_attributes),
         )
 
     # --- attachments (§2.3.4) -----------------------------------------------------------------

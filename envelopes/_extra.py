@@ -48,3 +48,26 @@ class ExtraElement:
     def element(self) -> etree._Element:
         """A fresh parsed copy of the fragment."""
         return etree.fromstring(self.xml.encode("utf-8"), parser=_FRAGMENT_PARSER)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraAttribute:
+    """An attribute on a modelled element that the model has no field for (``xlink:href`` on
+    ``Reference``, ``id``/``version``/``mustUnderstand`` on ``TraceHeaderList``, §2.3.1)."""
+
+    element: str
+    """Path of the element carrying it (same form as :attr:`ExtraElement.parent`)."""
+    name: str
+    """Attribute name; namespaced ones in Clark notation ``{uri}local``."""
+    value: str
+
+    def __post_init__(self) -> None:
+        check_text("ExtraAttribute.element", self.element, required=True)
+        check_text("ExtraAttribute.name", self.name, required=True)
+        check_text("ExtraAttribute.value", self.value)
+        try:
+            etree.QName(self.name)
+        except ValueError as exc:
+            raise InvalidField(
+                f"{self.name!r} is not an attribute name", element="ExtraAttribute.name"
+            ) from exc

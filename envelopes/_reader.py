@@ -6,7 +6,8 @@ Rules (spec/edxml.md §2.3.2, §2.3.6):
    skipped; an empty element is an absent field.
 2. A ``Signature`` child is skipped where the caller says so (``edXMLHeader``).
 3. Unknown children are kept as :class:`ExtraElement` (parent path + index among the parent's
-   element children, Signature not counted).
+   element children, Signature not counted); attributes of modelled elements as
+   :class:`ExtraAttribute`.
 4. Strict mode raises InvalidField / InvalidOrganId with element and line for a value that
    does not parse; lenient mode records a warning and reads the value as absent.
 """
@@ -19,7 +20,7 @@ from lxml import etree
 
 from envelopes import _wire as w
 from envelopes.errors import InvalidField, InvalidOrganId
-from envelopes.model import ExtraElement, OrganId
+from envelopes.model import ExtraAttribute, ExtraElement, OrganId
 
 Groups = dict[str, list[etree._Element]]
 
@@ -31,6 +32,7 @@ class FieldReader:
         self.lenient = lenient
         self.warnings: list[str] = []
         self.extra: list[ExtraElement] = []
+        self.extra_attributes: list[ExtraAttribute] = []
 
     def group(self, el: etree._Element, known: tuple[str, ...], *, sig: bool = False) -> Groups:
         """Known children by name; unknown ones kept as extras (rules 1–3)."""
@@ -45,10 +47,20 @@ class FieldReader:
             name = w.local_name(child, lenient=self.lenient)
             if name is not None and name in known:
                 out.setdefault(name, []).append(child)
+                if child.attrib:
+                    self.keep_attributes(child)
             else:
                 self._keep(el, index, child)
             index += 1
         return out
+
+    def keep_attributes(self, el: etree._Element) -> None:
+        """Rule 3 for attributes of a modelled element (the manifest version we write)."""
+        path = w.path_of(el, lenient=self.lenient)
+        for name, value in el.attrib.items():
+            if path.endswith("/edXMLManifest") and name == "version" and value == "1.0":
+                continue
+            self.extra_attributes.append(ExtraAttribute(path, str(name), str(value)))
 
     def _keep(self, parent: etree._Element, index: int, child: etree._Element) -> None:
         path = w.path_of(parent, lenient=self.lenient)

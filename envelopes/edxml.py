@@ -53,6 +53,7 @@ from envelopes.errors import InvalidField
 from envelopes.model import (
     Business,
     Edoc,
+    ExtraAttribute,
     ExtraElement,
     Organization,
     ResponseFor,
@@ -167,7 +168,7 @@ def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element orde
                 etree.SubElement(att, w.qname(name)).text = value
         cte = etree.SubElement(att, w.qname("ContentTransferEncoded"), nsmap={w.PREFIX: w.NS})
         payloads.append((cte, b64))
-    return _serialise(root, edoc.extra, payloads)
+    return _serialise(root, edoc.extra, edoc.extra_attributes, payloads)
 
 
 def encode_status(status: StatusMessage) -> bytes:
@@ -180,7 +181,7 @@ def encode_status(status: StatusMessage) -> bytes:
     _text(mh, "StatusCode", status.status_code.value)
     _text(mh, "Description", status.description)
     _text(mh, "Timestamp", w.format_timestamp(status.timestamp))
-    return _serialise(root, status.extra)
+    return _serialise(root, status.extra, status.extra_attributes)
 
 
 # --- building blocks ---------------------------------------------------------------------------
@@ -295,6 +296,7 @@ _PAYLOAD_CLOSE = f"</{w.PREFIX}:ContentTransferEncoded>".encode()
 def _serialise(
     root: etree._Element,
     extra: tuple[ExtraElement, ...],
+    attributes: tuple[ExtraAttribute, ...],
     payloads: list[tuple[etree._Element, bytes]] | None = None,
 ) -> bytes:
     """Indent, place the extras, serialise. Attachment payloads (base64, the bulk of a large
@@ -303,8 +305,8 @@ def _serialise(
     as text; if the empty payload elements cannot be found exactly once each (an extra element
     holding the same markup), the payloads go through the tree after all."""
     etree.indent(root, space="  ")
-    if extra:
-        _insert_extra(root, extra)
+    if extra or attributes:
+        _insert_extra(root, extra, attributes)
     payloads = payloads or []
     out = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
     parts = out.split(_EMPTY_PAYLOAD)
@@ -319,8 +321,21 @@ def _serialise(
     return b"".join(chunks)
 
 
-def _insert_extra(root: etree._Element, extra: tuple[ExtraElement, ...]) -> None:
+def _insert_extra(
+    root: etree._Element,
+    extra: tuple[ExtraElement, ...],
+    attributes: tuple[ExtraAttribute, ...],
+) -> None:
     by_path = {w.path_of(el): el for el in root.iter(w.qname("*"))}
+    for attribute in attributes:
+        target = by_path.get(attribute.element)
+        if target is None:
+            raise InvalidField(
+                f"attribute kept from a received packet has no element {attribute.element!r} "
+                "in this packet",
+                element="ExtraAttribute.element",
+            )
+        target.set(attribute.name, attribute.value)
     # Insert in ascending index per parent so that each lands where it was read.
     for item in sorted(extra, key=lambda e: (e.parent, e.index)):
         parent = by_path.get(item.parent)

@@ -30,7 +30,7 @@ from envelopes._checks import check_organ as _check_organ
 from envelopes._checks import check_tuple as _check_tuple
 from envelopes._checks import set_field as _set
 from envelopes._codes import BusinessDocType, Priority, StatusCode, SteeringType
-from envelopes._extra import ExtraElement
+from envelopes._extra import ExtraAttribute, ExtraElement
 from envelopes.errors import InvalidField
 from envelopes.organ import OrganId
 
@@ -43,6 +43,7 @@ __all__ = [
     "Code",
     "DocumentType",
     "Edoc",
+    "ExtraAttribute",
     "ExtraElement",
     "ManifestReference",
     "OrganId",
@@ -64,8 +65,9 @@ __all__ = [
 ]
 
 
-def _check_extra(value: object) -> None:
+def _check_extra(value: object, attributes: object) -> None:
     _check_tuple("extra", value, ExtraElement)
+    _check_tuple("extra_attributes", attributes, ExtraAttribute)
 
 
 # --- header parts (§2.3.2) --------------------------------------------------------------------
@@ -371,6 +373,8 @@ class Edoc:
     attachments: tuple[Attachment, ...] = ()
     extra: tuple[ExtraElement, ...] = ()
     """Elements we do not model, kept for re-serialisation (rule 5)."""
+    extra_attributes: tuple[ExtraAttribute, ...] = ()
+    """Attributes we do not model, kept for re-serialisation (rule 5)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.from_, Organization):
@@ -404,7 +408,7 @@ class Edoc:
             raise InvalidField(
                 "ContentIds must be unique within a packet (spec §2.3.4)", element="ContentId"
             )
-        _check_extra(self.extra)
+        _check_extra(self.extra, self.extra_attributes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +423,8 @@ class StatusMessage:
     timestamp: datetime
     extra: tuple[ExtraElement, ...] = ()
     """Elements we do not model, kept for re-serialisation (rule 5)."""
+    extra_attributes: tuple[ExtraAttribute, ...] = ()
+    """Attributes we do not model, kept for re-serialisation (rule 5)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.from_, Organization):
@@ -437,4 +443,4 @@ class StatusMessage:
             ) from exc
         check_text("Description", self.description)
         _set(self, "timestamp", normalise_timestamp("Timestamp", self.timestamp))
-        _check_extra(self.extra)
+        _check_extra(self.extra, self.extra_attributes)

@@ -603,3 +603,24 @@ def test_payload_markup_inside_an_extra_element_still_encodes() -> None:
     back = decode_edoc(tree(data))
     assert back.attachments == assign_content_ids(doc).attachments
     assert len(back.extra) == 1
+
+
+def test_unknown_attributes_survive_a_round_trip() -> None:
+    xlink = "http://www.w3.org/1999/xlink"
+    root = tree(encode_edoc(full_edoc()))
+    trace = root.find(f".//{q('TraceHeaderList')}")
+    assert trace is not None
+    trace.set("id", "t1")
+    trace.set("mustUnderstand", "1")
+    root.find(f".//{q('Reference')}").set(f"{{{xlink}}}href", "cid:x")  # type: ignore[union-attr]
+    first = decode_edoc(tree(etree.tostring(root)))
+    assert {(a.element.rsplit("/", 1)[-1], a.name) for a in first.extra_attributes} == {
+        ("TraceHeaderList", "id"),
+        ("TraceHeaderList", "mustUnderstand"),
+        ("Reference", f"{{{xlink}}}href"),
+    }
+    again = tree(encode_edoc(first))
+    assert again.find(f".//{q('TraceHeaderList')}").get("id") == "t1"  # type: ignore[union-attr]
+    assert again.find(f".//{q('Reference')}").get(f"{{{xlink}}}href") == "cid:x"  # type: ignore[union-attr]
+    assert decode_edoc(again) == first
+    assert decode_edoc(tree(encode_edoc(full_edoc()))).extra_attributes == ()
