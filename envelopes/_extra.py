@@ -7,6 +7,7 @@ network) so that an ExtraElement is always well-formed XML.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -14,9 +15,20 @@ from lxml import etree
 from envelopes._checks import check_int, check_text
 from envelopes.errors import InvalidField
 
-_FRAGMENT_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-)
+_local = threading.local()
+
+
+def _fragment_parser() -> etree.XMLParser:
+    """This thread's parser for fragments (lxml parsers must not be shared between threads).
+
+    Hardened: no DTD loading, no entity expansion, no network; huge_tree because a fragment
+    may carry a large text node taken from a packet that already passed the size limit."""
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+        )
+    return parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +49,7 @@ class ExtraElement:
         check_int("ExtraElement.index", self.index)
         check_text("ExtraElement.xml", self.xml, required=True)
         try:
-            element = etree.fromstring(self.xml.encode("utf-8"), parser=_FRAGMENT_PARSER)
+            element = etree.fromstring(self.xml.encode("utf-8"), parser=_fragment_parser())
         except (etree.LxmlError, ValueError) as exc:
             raise InvalidField(
                 f"is not a well-formed XML element: {exc}", element="ExtraElement.xml"
@@ -47,7 +59,7 @@ class ExtraElement:
 
     def element(self) -> etree._Element:
         """A fresh parsed copy of the fragment."""
-        return etree.fromstring(self.xml.encode("utf-8"), parser=_FRAGMENT_PARSER)
+        return etree.fromstring(self.xml.encode("utf-8"), parser=_fragment_parser())
 
 
 @dataclass(frozen=True, slots=True)

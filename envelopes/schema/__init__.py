@@ -8,7 +8,8 @@ Rules:
    child of ``edXMLHeader``.
 2. The schemas are read from the package (importlib.resources) with a hardened parser: no
    network, no DTD, no entities; includes/imports resolve ONLY to our own files. They are
-   compiled once per process and cached.
+   read once per process and compiled once per thread (an lxml validator keeps per-object
+   state, so threads do not share one).
 3. :func:`validate` is strict: the first error raises :class:`SchemaInvalid` naming the element
    (path) and the line.
 4. :func:`validate_lenient` validates a normalised COPY (the caller's tree is untouched) and
@@ -19,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import copy
+import threading
 from functools import cache
 from importlib import resources
 
@@ -43,23 +45,37 @@ class _PackageResolver(etree.Resolver):
         # libxml2 hands relative locations inside an included file over unresolved.
         name = system_url.removeprefix(_BASE)
         if name in _FILES:
-            return self.resolve_string(_read(name), context)  # type: ignore[call-arg]
+            return self.resolve_string(_source(name), context)  # type: ignore[call-arg]
         # An empty document makes the schema build fail instead of touching the file system.
         return self.resolve_string(b"", context)  # type: ignore[call-arg]
 
 
-def _read(name: str) -> bytes:
-    return resources.files(__package__).joinpath(name).read_bytes()
+_local = threading.local()
+
+
+def _schema(kind: PacketKind) -> etree.XMLSchema:
+    """This thread's compiled schema (lxml validators keep an error log: not shared)."""
+    cached: dict[PacketKind, etree.XMLSchema] | None = getattr(_local, "schemas", None)
+    if cached is None:
+        cached = _local.schemas = {}
+    schema = cached.get(kind)
+    if schema is None:
+        schema = cached[kind] = _compile(kind)
+    return schema
 
 
 @cache
-def _schema(kind: PacketKind) -> etree.XMLSchema:
+def _source(name: str) -> bytes:
+    return resources.files(__package__).joinpath(name).read_bytes()
+
+
+def _compile(kind: PacketKind) -> etree.XMLSchema:
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False
     )
     parser.resolvers.add(_PackageResolver())
     name = f"{kind.value}.xsd"
-    doc = etree.fromstring(_read(name), parser=parser, base_url=_BASE + name)
+    doc = etree.fromstring(_source(name), parser=parser, base_url=_BASE + name)
     return etree.XMLSchema(doc)
 
 

@@ -184,3 +184,20 @@ def test_lenient_still_refuses_real_breakage() -> None:
     mh.remove(mh.find(q("From")))  # type: ignore[union-attr,arg-type]
     with pytest.raises(SchemaInvalid):
         validate_lenient(copy.deepcopy(root))
+
+
+def test_validation_from_several_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    good, bad = edoc_bytes(), edoc_bytes().replace(b"Subject>", b"Subjekt>")
+
+    def check(data: bytes) -> str:
+        try:
+            validate(parsed(data))
+        except SchemaInvalid as exc:
+            return exc.code
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(check, [good, bad] * 20))
+    assert results == ["ok", "schema_invalid"] * 20
