@@ -1,6 +1,7 @@
 """Agency A → axis → agency B with real processes (``docnode axis serve`` and two ``docnode
 run``), nodes that know no direct peer: the document, then statuses 01 (queued by B's poller
-once stored), 03, 04, 06 back to A through the axis; A's delivery carries the axis DocId."""
+once stored), 03, 04, 06 back to A through the axis; A's delivery carries the axis DocId. Then
+a revocation (BussinessDocType 1) answered with 15, and a take-back (13) answered with 16."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import pytest
 
 from docnode.app import open_node
 from docnode.axis.network import AxisNet
+from docnode.changes import ChangeService
 from docnode.cli._documents import document_timeline, inbox_rows
+from docnode.clock import SYSTEM_CLOCK
 from docnode.config import load_config
 from docnode.metadata import FileInput, edoc_from_metadata
+from docnode.service import NodeService
 
 pytestmark = pytest.mark.slow
 ORGAN_A, ORGAN_B = "000.00.00.G22", "000.00.00.H41"
@@ -35,6 +39,10 @@ async def _until(probe: Callable[[], Awaitable[Any]], *, timeout: float = 60.0) 
 def _codes_seen(timeline: dict[str, Any]) -> list[str]:
     return [e["evidence"].get("status_code") for r in timeline["recipients"]
             for e in r["timeline"] if e["kind"] == "status_received"]
+
+
+async def _has_code(service: NodeService, document_id: str, code: str) -> bool:
+    return code in _codes_seen(await document_timeline(service, document_id))
 
 
 async def test_document_and_status_chain_through_the_axis(tmp_path: Path) -> None:
@@ -64,6 +72,32 @@ async def test_document_and_status_chain_through_the_axis(tmp_path: Path) -> Non
                 await sb.change_status(on_b, code, actor="clerk:test")
                 await _until(lambda code=code: seen(code))  # type: ignore[misc]
             timeline = await document_timeline(sa, sent.document_id)
+
+            # revocation (BussinessDocType 1) answered with 15
+            changes_a = ChangeService(sa, clock=SYSTEM_CLOCK, offloader=node_a.offloader)
+            changes_b = ChangeService(sb, clock=SYSTEM_CLOCK, offloader=node_b.offloader)
+            revocation = await changes_a.revoke(sent.document_id, reason="Ban hành nhầm")
+
+            async def revocation_on_b() -> str | None:
+                rows = [r for r in await inbox_rows(sb)
+                        if r["edxml_document_id"] == revocation.edxml_document_id]
+                return rows[0]["document_id"] if rows else None
+
+            revoked_on_b = await _until(revocation_on_b)
+            await changes_b.answer_change(revoked_on_b, agree=True)
+            await _until(lambda: _has_code(sa, revocation.document_id, "15"))
+
+            # take-back (status 13) answered with 16
+            await changes_a.take_back(sent.document_id, reason="Cần bổ sung phụ lục")
+
+            async def take_back_on_b() -> bool:
+                t = await document_timeline(sb, on_b)
+                return any(e["kind"] == "status_received" and
+                           e["evidence"].get("status_code") == "13" for e in t["events"])
+
+            await _until(take_back_on_b)
+            await changes_b.answer_change(on_b, agree=False, reason="Đã vào sổ, không trả lại")
+            await _until(lambda: _has_code(sa, sent.document_id, "16"))
     [recipient] = timeline["recipients"]
     assert recipient["route"] == "axis"
     assert recipient["state"] == "delivered" and recipient["status_code"] == "06"
