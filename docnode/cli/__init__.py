@@ -25,6 +25,7 @@ _GROUPS = (
     "docnode.cli.node",
     "docnode.cli.axis",
     "docnode.cli.tokens",
+    "docnode.cli.ops",
 )
 
 Handler = Callable[[argparse.Namespace], int]
