@@ -15,6 +15,7 @@ from envelopes.model import (
     Code,
     DocumentType,
     Edoc,
+    ExtraAttribute,
     ExtraElement,
     OrganId,
     Organization,
@@ -119,6 +120,9 @@ def test_edoc_rejects(changes: dict[str, object], element: str) -> None:
         (lambda: TraceHeader(G22, datetime(2024, 1, 1)), "Timestamp"),  # naive
         (lambda: ExtraElement("edXML", 0, "<not-closed>"), "ExtraElement.xml"),
         (lambda: ExtraElement("", 0, "<a/>"), "ExtraElement.parent"),
+        (lambda: ExtraElement("edXML", 0, "<a>&ent;</a>"), "ExtraElement.xml"),
+        (lambda: ExtraAttribute("edXML", "bad name", "v"), "ExtraAttribute.name"),
+        (lambda: ExtraAttribute("", "id", "v"), "ExtraAttribute.element"),
     ],
 )
 def test_parts_reject(factory: object, element: str) -> None:
