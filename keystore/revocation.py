@@ -160,7 +160,7 @@ def _status_of(
     if required:
         if verified:
             raise RevocationUnknown(f"the CRL for {subject} is stale", reason=Reason.CRL_STALE)
-        if ocsp_responses and not crl_urls(cert):
+        if ocsp_urls(cert) and not crl_urls(cert):  # only OCSP could have answered
             raise RevocationUnknown(
                 f"no usable OCSP answer for {subject}", reason=Reason.OCSP_UNAVAILABLE
             )

@@ -391,3 +391,51 @@ def test_expiring(pki: Any) -> None:
     year = expiring(certs, within=timedelta(days=366), at=pki.at)
     assert [e.certificate for e in year] == [pki.expired.certificate, pki.valid.certificate]
     assert year[1].fingerprint == fingerprint(pki.valid.certificate)
+
+
+def test_ocsp_only_leaf_without_an_answer_is_ocsp_unavailable(tmp_path: Path, pki: Any) -> None:
+    ca = DevCA.init(tmp_path / "ca", now=pki.at - timedelta(days=1), ocsp_url="http://127.0.0.1:1/")
+    leaf = ca.issue_signing("G22", "x", valid_from=pki.at - timedelta(hours=1), crl_url=None)
+    store = TrustStore(anchors=[ca.root], intermediates=[ca.issuing])
+    with pytest.raises(RevocationUnknown) as info:
+        store.validate(leaf.certificate, at=pki.at)
+    assert info.value.reason is Reason.OCSP_UNAVAILABLE
+
+
+def test_revoked_issuing_ca_is_caught_where_its_issuer_publishes(tmp_path: Path, pki: Any) -> None:
+    ca = DevCA.init(tmp_path / "ca", now=pki.at - timedelta(days=1))
+    leaf = ca.issue_signing("G22", "x", valid_from=pki.at - timedelta(hours=1)).certificate
+    ca.revoke(ca.issuing, at=pki.at - timedelta(minutes=1))
+    crls = [ca.crl(at=pki.at), ca.crl(at=pki.at, root=True)]
+    store = TrustStore(anchors=[ca.root], intermediates=[ca.issuing], crls=crls)
+    with pytest.raises(CertificateRevoked):
+        store.validate(leaf, at=pki.at)  # `required`: the CA is checked because data exists
+    with pytest.raises(CertificateRevoked):
+        store.validate(leaf, at=pki.at, policy=TrustPolicy(revocation=RevocationRule.BEST_EFFORT))
+
+
+def test_legacy_walker_refuses_critical_extensions_it_does_not_check(pki: Any) -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    from keystore.ca import KeyType, generate_key
+    from keystore.path import legacy_walkable
+
+    assert all(legacy_walkable(c) for c in (pki.valid.certificate, pki.issuing, pki.root))
+    key = generate_key(KeyType.P256)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "constrained")])
+    constrained = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(pki.at).not_valid_after(pki.at + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.NameConstraints([x509.DNSName("example")], None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    assert not legacy_walkable(constrained)
+
+
+def test_cache_is_per_time_bucket(pki: Any) -> None:
+    store = store_for(pki)
+    store.validate(pki.valid.certificate, at=pki.at)
+    store.validate(pki.valid.certificate, at=pki.at + timedelta(hours=1))
+    assert store.cache_info().misses == 2 and store.cache_info().size == 2
