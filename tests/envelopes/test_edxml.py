@@ -624,3 +624,32 @@ def test_unknown_attributes_survive_a_round_trip() -> None:
     assert again.find(f".//{q('Reference')}").get(f"{{{xlink}}}href") == "cid:x"  # type: ignore[union-attr]
     assert decode_edoc(again) == first
     assert decode_edoc(tree(encode_edoc(full_edoc()))).extra_attributes == ()
+
+
+# --- read_packet (parse → schema → decode) -------------------------------------------------------
+
+
+def test_read_packet_strict_and_lenient() -> None:
+    from envelopes.read import read_packet
+
+    data = encode_edoc(full_edoc())
+    result = read_packet(data)
+    assert result.packet == assign_content_ids(full_edoc())
+    assert result.warnings == ()
+    assert result.root.tag == q("edXML")
+
+    root = tree(data)
+    etree.SubElement(root.find(f".//{q('OtherInfo')}"), q("ReplyFors")).text = "x"  # type: ignore[arg-type]
+    odd = b"12" + etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    assert code_of(read_packet, odd) == "malformed_xml"
+    assert code_of(read_packet, odd[2:]) == "schema_invalid"
+    lenient = read_packet(odd, lenient=True)
+    assert len(lenient.warnings) == 2  # junk bytes (parser) + unknown element (schema)
+    assert isinstance(lenient.packet, Edoc)
+    assert [e.parent.rsplit("/", 1)[-1] for e in lenient.packet.extra] == ["OtherInfo"]
+
+
+def test_read_packet_status() -> None:
+    from envelopes.read import read_packet
+
+    assert read_packet(encode_status(a_status())).packet == a_status()
