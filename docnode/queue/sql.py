@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -40,6 +41,7 @@ class SqlQueue:
                  rng: random.Random | None = None) -> None:
         self.engine = store.engine if isinstance(store, Store) else store
         """Claims and lease renewals run in their own short transactions on this engine."""
+        self._store = store if isinstance(store, Store) else None
         self.policy = policy
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not cryptography
 
@@ -60,7 +62,7 @@ class SqlQueue:
                        _C.lease_expires_at, _C.created_at, _C.last_error,
                        _C.next_attempt_at)
         )
-        async with self.engine.begin() as conn:
+        async with self._write_turn(), self.engine.begin() as conn:
             rows = (await conn.execute(stmt)).all()
         # RETURNING gives no order guarantee; hand them out oldest due first.
         return [QueueItem(id=r.id, kind=WorkKind(r.kind), ref=r.ref, attempts=r.attempts,
@@ -100,7 +102,7 @@ class SqlQueue:
         """Renew the lease for ``lease_s`` from ``now``. Raises ``LeaseLost``."""
         expires = now + timedelta(seconds=lease_s)
         stmt = update(_T).where(*_held(item)).values(lease_expires_at=expires, updated_at=now)
-        async with self.engine.begin() as conn:
+        async with self._write_turn(), self.engine.begin() as conn:
             result = cast(CursorResult[Any], await conn.execute(stmt))
             if result.rowcount != 1:
                 raise _lost(item)
@@ -114,7 +116,7 @@ class SqlQueue:
                         next_attempt_at=now, attempts=func.max(_C.attempts - 1, 0)
                         if self.engine.dialect.name == "sqlite"
                         else func.greatest(_C.attempts - 1, 0), updated_at=now))
-        async with self.engine.begin() as conn:
+        async with self._write_turn(), self.engine.begin() as conn:
             return cast(CursorResult[Any], await conn.execute(stmt)).rowcount
 
     async def requeue_dead(self, *, tx: Transaction, now: datetime,
@@ -148,6 +150,11 @@ class SqlQueue:
         age = max(0.0, (now - first_at).total_seconds()) if first_at is not None else 0.0
         return QueueStats(ready=int(ready), due=int(due), leased=int(leased),
                           dead=int(dead), oldest_age_s=age)
+
+
+    def _write_turn(self) -> AbstractAsyncContextManager[None]:
+        # Share the store's in-process write turn (store rule 7) when we have the store.
+        return self._store.write_gate() if self._store is not None else nullcontext()
 
 
 def _held(item: QueueItem) -> tuple[Any, ...]:

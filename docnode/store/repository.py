@@ -12,6 +12,11 @@ Rules:
 5. Times are parameters (``now``/``at``), aware UTC; the store never reads the clock.
 6. ``after_commit`` callbacks run only once the commit succeeded (e.g. to wake a worker or to
    publish to a broker); their errors are logged, never raised into the committed use case.
+7. On SQLite, write transactions of one process queue on an asyncio lock (:meth:`Store.
+   write_gate`) before they ask SQLite for its write lock: SQLite has one writer anyway, and
+   a connection waiting in SQLite's busy handler sleeps in steps of up to 100 ms, while a task
+   waiting on the lock resumes the moment the writer before it commits (tail latency).
+   Other processes still meet at SQLite's lock (``busy_timeout``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
@@ -30,7 +35,7 @@ from docnode.errors import Conflict, StoreUnavailable
 from docnode.store._queries import Queries
 from docnode.store.blobs import BlobStore, FilesystemBlobStore
 from docnode.store.chain import ChainReport, verify_chain
-from docnode.store.engine import create_engine, reader_engine, sqlite_path
+from docnode.store.engine import create_engine, is_sqlite, reader_engine, sqlite_path
 from docnode.store.migrate import migrate_engine
 
 log = logging.getLogger(__name__)
@@ -54,19 +59,25 @@ class Transaction(Queries):
 class Store:
     """The node's store: an async engine, its blob store and the unit-of-work factory."""
 
-    def __init__(self, engine: AsyncEngine, blobs: BlobStore) -> None:
+    def __init__(self, engine: AsyncEngine, blobs: BlobStore, *,
+                 busy_timeout_ms: int = 10_000, write_gate: bool = True) -> None:
         self.engine = engine
         """The async engine (owned: :meth:`close` disposes it)."""
         self.blobs = blobs
         """Where payload bytes live (rule 4)."""
         self._reader = reader_engine(engine)
+        self._write_lock = asyncio.Lock() if write_gate and is_sqlite(engine) else None
+        self._busy_timeout_s = busy_timeout_ms / 1000
 
     @classmethod
     async def open(cls, url: str, blobs_dir: Path, *,
                    synchronous: SqliteSynchronous = SqliteSynchronous.FULL,
-                   busy_timeout_ms: int = 10_000, migrate: bool = True) -> Store:
+                   busy_timeout_ms: int = 10_000, migrate: bool = True,
+                   write_gate: bool = True) -> Store:
         """Open (and by default migrate to the newest schema) the store at ``url`` with a
-        filesystem blob store under ``blobs_dir``. Raises ``StoreUnavailable``."""
+        filesystem blob store under ``blobs_dir``. ``write_gate=False`` leaves in-process
+        writers to SQLite's busy handler (rule 7: more throughput under contention, but a
+        tail latency of seconds). Raises ``StoreUnavailable``."""
         db_file = sqlite_path(url)
         if db_file is not None:
             await asyncio.to_thread(db_file.parent.mkdir, parents=True, exist_ok=True)
@@ -77,7 +88,8 @@ class Store:
         except (sa_exc.SQLAlchemyError, OSError) as exc:
             await engine.dispose()
             raise StoreUnavailable(f"cannot open the store: {exc}") from exc
-        return cls(engine, FilesystemBlobStore(blobs_dir))
+        return cls(engine, FilesystemBlobStore(blobs_dir), busy_timeout_ms=busy_timeout_ms,
+                   write_gate=write_gate)
 
     @classmethod
     async def from_settings(cls, settings: StoreSettings, *, migrate: bool = True) -> Store:
@@ -95,13 +107,32 @@ class Store:
         """A write unit of work: commits on leaving the block, rolls back on an exception.
         A UNIQUE clash raises ``Conflict``; a locked or unreachable database
         ``StoreUnavailable`` (both after rollback)."""
-        async with self._run(self.engine) as tx:
+        async with self._run(self.engine, gate=True) as tx:
             yield tx
+
+    @asynccontextmanager
+    async def write_gate(self) -> AsyncIterator[None]:
+        """Hold this process's turn to write (rule 7; a no-op except on SQLite). Taken by
+        :meth:`transaction` and by the queue's claims; never nest it. Waiting longer than
+        ``busy_timeout_ms`` raises ``StoreUnavailable``, as SQLite itself would."""
+        if self._write_lock is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._busy_timeout_s):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("the store is busy: no write turn within "
+                                   f"{self._busy_timeout_s:g} s") from None
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[Transaction]:
         """A read-only unit of work (no write lock taken on SQLite); do not write in it."""
-        async with self._run(self._reader) as tx:
+        async with self._run(self._reader, gate=False) as tx:
             yield tx
 
     async def verify_event_chain(self, *, batch: int = 1000) -> ChainReport:
@@ -110,11 +141,13 @@ class Store:
             return await verify_chain(tx.session, batch=batch)
 
     @asynccontextmanager
-    async def _run(self, engine: AsyncEngine) -> AsyncIterator[Transaction]:
+    async def _run(self, engine: AsyncEngine, *, gate: bool) -> AsyncIterator[Transaction]:
         session = AsyncSession(engine, expire_on_commit=False)
         tx = Transaction(session)
         try:
-            async with session.begin():
+            # The write turn covers BEGIN..COMMIT only; handing the connection back to the
+            # pool (a rollback round trip) happens after it, outside the turn.
+            async with self.write_gate() if gate else nullcontext(), session.begin():
                 yield tx
         except sa_exc.IntegrityError as exc:
             raise Conflict("a row with the same key already exists",

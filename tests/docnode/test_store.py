@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import StatementError
 
-from docnode.errors import BlobIntegrityError, Conflict, NotFound
+from docnode.errors import BlobIntegrityError, Conflict, NotFound, StoreUnavailable
 from docnode.store import (
     TABLES,
     ChainProblem,
@@ -368,3 +368,20 @@ async def test_chain_continues_across_transactions_and_timelines_are_ordered(
     assert kinds == ["submitted", "retry_scheduled", "retry_scheduled", "delivered"]
     report = await store.verify_event_chain()
     assert report.ok and report.checked == 4
+
+
+async def test_a_nested_write_transaction_fails_instead_of_hanging(tmp_path: Path) -> None:
+    s = await Store.open(f"sqlite:///{tmp_path / 'n.sqlite3'}", tmp_path / "blobs",
+                         busy_timeout_ms=200)
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            async with s.transaction() as tx:
+                await _outgoing(tx)
+                async with s.transaction():  # one writer at a time: this can never start
+                    pass
+        assert info.value.code == "store_unavailable"
+        assert await _count(s, "documents") == 0
+        async with s.transaction() as tx:  # the turn was given back
+            await _outgoing(tx)
+    finally:
+        await s.close()
