@@ -457,7 +457,8 @@ def _key_info_certificates(
             # cryptography decodes lazily: touch everything used later, here, once.
             _ = (cert.subject, cert.issuer, cert.not_valid_before_utc, cert.public_key())
             certs.append(cert)
-        except (binascii.Error, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except (binascii.Error, ValueError, TypeError, UnsupportedAlgorithm,
+                x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError subclass
             raise SignatureInvalid(
                 "an X509Certificate cannot be read", element="X509Certificate"
             ) from exc
