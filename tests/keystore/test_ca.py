@@ -152,7 +152,7 @@ def test_revocation_updates_the_crl_and_survives_reload(tmp_path: Path) -> None:
     entry = published.get_revoked_certificate_by_serial_number(leaf.serial_number)
     assert entry is not None and entry.revocation_date_utc == later
     assert published.get_revoked_certificate_by_serial_number(other.serial_number) is None
-    assert published.is_signature_valid(ca.issuing.public_key())
+    assert published.is_signature_valid(ca.issuing_key.public_key())
     assert published.last_update_utc == later
     assert published.next_update_utc == later + timedelta(days=7)
 
@@ -162,7 +162,9 @@ def test_revocation_updates_the_crl_and_survives_reload(tmp_path: Path) -> None:
     crl = reloaded.crl(at=later + timedelta(days=1))
     assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
     root_crl = reloaded.crl(at=later, root=True)
-    assert root_crl.is_signature_valid(ca.root.public_key())
+    root_key = ca.root.public_key()
+    assert isinstance(root_key, ec.EllipticCurvePublicKey)
+    assert root_crl.is_signature_valid(root_key)
     assert root_crl.get_revoked_certificate_by_serial_number(ca.issuing.serial_number)
     numbers = [
         c.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
