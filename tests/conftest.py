@@ -49,7 +49,9 @@ def vnpt_samples() -> Path:
 # --- test PKI (keystore.ca) -----------------------------------------------------------
 # One session-scoped development PKI with named certificates (pyHanko's certomancer
 # scenarios). ``pki.valid`` etc. are ``keystore.ca.Issued`` (certificate, key, chain);
-# ``pki.at`` is the moment the scenario is built around: validate "as of" it.
+# ``pki.at`` is the moment the scenario is built around: validate "as of" it. The PKI is
+# shared by the whole session: do not revoke or issue in it — a test that needs to change
+# CA state makes its own ``DevCA.init(tmp_path / "ca", now=...)``.
 
 PKI_PASSPHRASE = b"test-passphrase"
 """Passphrase of every key file ``Pki.write`` produces."""
