@@ -399,6 +399,21 @@ def keyinfo_certificate_swapped(kit: Kit) -> bytes:
     return serialise(root)
 
 
+@case("signature_invalid")
+def keyinfo_certificate_invalid_version(kit: Kit) -> bytes:
+    """X.509 version 106: cryptography raises InvalidVersion, which is no ValueError (found
+    by fuzz/fuzz_verify.py); KeyInfo is outside the signature, so no re-signing is needed."""
+    def corrupt(root: etree._Element) -> None:
+        node = root.find(f".//{ds('X509Certificate')}")
+        assert node is not None and node.text
+        der = base64.b64decode(node.text)
+        version = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2 (v3)
+        assert version in der
+        node.text = base64.b64encode(der.replace(version, b"\xa0\x03\x02\x01\x6a", 1)).decode()
+
+    return kit.signed_then_edited(corrupt)
+
+
 @case("signature_policy")
 def cert_weak_key_rsa1024(kit: Kit) -> bytes:
     """RSA-1024: refused by the signature policy before trust is even asked."""
