@@ -48,20 +48,8 @@ class SqlQueue:
     async def claim(self, worker_id: str, *, limit: int, lease_s: float,
                     now: datetime) -> Sequence[QueueItem]:
         """Lease up to ``limit`` due items (rule 1); oldest due first."""
-        due = or_(and_(_C.state == OutboxState.READY, _C.next_attempt_at <= now),
-                  and_(_C.state == OutboxState.LEASED, _C.lease_expires_at < now))
-        pick = select(_C.id).where(due).order_by(_C.next_attempt_at, _C.id).limit(limit)
-        if self.engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(_T).where(_C.id.in_(pick.scalar_subquery()))
-            .values(state=OutboxState.LEASED, lease_owner=worker_id,
-                    lease_expires_at=now + timedelta(seconds=lease_s),
-                    attempts=_C.attempts + 1, lease_token=_C.lease_token + 1, updated_at=now)
-            .returning(_C.id, _C.kind, _C.ref, _C.attempts, _C.lease_owner, _C.lease_token,
-                       _C.lease_expires_at, _C.created_at, _C.last_error,
-                       _C.next_attempt_at)
-        )
+        stmt = claim_statement(self.engine.dialect.name, worker_id, limit=limit,
+                               lease_s=lease_s, now=now)
         async with self._write_turn(), self.engine.begin() as conn:
             rows = (await conn.execute(stmt)).all()
         # RETURNING gives no order guarantee; hand them out oldest due first.
@@ -155,6 +143,24 @@ class SqlQueue:
     def _write_turn(self) -> AbstractAsyncContextManager[None]:
         # Share the store's in-process write turn (store rule 7) when we have the store.
         return self._store.write_gate() if self._store is not None else nullcontext()
+
+
+def claim_statement(dialect: str, worker_id: str, *, limit: int, lease_s: float,
+                    now: datetime) -> Any:
+    """The one claim statement (rule 1) for a dialect (``"sqlite"``, ``"postgresql"``)."""
+    due = or_(and_(_C.state == OutboxState.READY, _C.next_attempt_at <= now),
+              and_(_C.state == OutboxState.LEASED, _C.lease_expires_at < now))
+    pick = select(_C.id).where(due).order_by(_C.next_attempt_at, _C.id).limit(limit)
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        update(_T).where(_C.id.in_(pick.scalar_subquery()))
+        .values(state=OutboxState.LEASED, lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_s),
+                attempts=_C.attempts + 1, lease_token=_C.lease_token + 1, updated_at=now)
+        .returning(_C.id, _C.kind, _C.ref, _C.attempts, _C.lease_owner, _C.lease_token,
+                   _C.lease_expires_at, _C.created_at, _C.last_error, _C.next_attempt_at)
+    )
 
 
 def _held(item: QueueItem) -> tuple[Any, ...]:

@@ -285,3 +285,21 @@ async def test_items_carry_references_only(store: Store) -> None:
         "id", "kind", "ref", "attempts", "lease_owner", "lease_token", "lease_expires_at",
         "created_at", "last_error"}
     assert OutboxState.LEASED.value == "leased"
+
+
+def test_claim_is_one_update_returning_with_skip_locked_on_postgresql() -> None:
+    from sqlalchemy import Dialect
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from docnode.queue.sql import claim_statement
+
+    pg_dialect: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves dialect constructors untyped
+    pg = str(claim_statement("postgresql", "w", limit=5, lease_s=30, now=NOW).compile(
+        dialect=pg_dialect))
+    lite = str(claim_statement("sqlite", "w", limit=5, lease_s=30, now=NOW).compile(
+        dialect=sqlite.dialect()))
+    for sql in (pg, lite):
+        assert sql.startswith("UPDATE outbox SET") and sql.count("UPDATE outbox") == 1
+        assert "WHERE outbox.id IN (SELECT outbox.id" in sql and "RETURNING" in sql
+    assert "FOR UPDATE SKIP LOCKED" in pg
+    assert "FOR UPDATE" not in lite
