@@ -16,7 +16,7 @@ Client = TestClient[Any, Any]
 @pytest.mark.parametrize(("action", "code"), [("accept", "03"), ("assign", "04"),
                                               ("processing", "05"), ("complete", "06"),
                                               ("agree-change", "15")])
-async def test_status_actions_queue_a_signed_status(client: Client, token: str, a: Node,
+async def test_status_actions_queue_a_signed_status(client: Client, token: str, *, a: Node,
                                                     b: Node, action: str, code: str) -> None:
     doc_id = await receive_from(b, a)
     resp = await client.post(f"/api/v1/documents/{doc_id}/actions/{action}",

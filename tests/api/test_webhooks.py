@@ -151,7 +151,7 @@ async def test_create_validation(client: Client, token: str) -> None:
     assert other.status == 403
 
 
-async def test_signed_events_arrive_in_order(client: Client, token: str, a: Node, b: Node,
+async def test_signed_events_arrive_in_order(client: Client, token: str, *, a: Node, b: Node,
                                              receiver: Receiver,
                                              workers: WebhookRelay) -> None:
     sub = await _subscribe(client, token, receiver.url)
@@ -178,7 +178,7 @@ async def test_signed_events_arrive_in_order(client: Client, token: str, a: Node
     assert [d["last_status"] for d in log["items"]] == [204] * 4
 
 
-async def test_failing_receiver_gets_them_later_in_order(client: Client, token: str,
+async def test_failing_receiver_gets_them_later_in_order(client: Client, token: str, *,
                                                          a: Node, b: Node,
                                                          receiver: Receiver,
                                                          workers: WebhookRelay) -> None:
