@@ -327,10 +327,15 @@ def verify(
         # own check inside the validity keeps this module off the clock.
         verification_time=shape.signer.not_valid_before_utc,
     )
-    verifier = _Verifier(root)
+    verifier = _Verifier(root, signature)
     try:
         result = verifier.verify(
-            root, x509_cert=shape.signer, parser=thread_parser(), expect_config=config
+            root,
+            x509_cert=shape.signer,
+            parser=thread_parser(),
+            expect_config=config,
+            # _check_shape already holds the Signature to a stricter structure than the XSD.
+            validate_schema=False,
         )
     except Exception as exc:  # rule 5: whatever signxml raises, the signature does not hold
         raise SignatureInvalid(f"the signature does not verify: {exc}") from exc
@@ -454,11 +459,16 @@ def _key_info_certificates(
         try:
             der = b64decode("".join((node.text or "").split()), validate=True)
             cert = x509.load_der_x509_certificate(der)
-            # cryptography decodes lazily: touch everything used later, here, once.
-            _ = (cert.subject, cert.issuer, cert.not_valid_before_utc, cert.public_key())
+            # cryptography decodes lazily: touch what this module uses, here, once.
+            _ = (cert.not_valid_before_utc, cert.public_key())
             certs.append(cert)
-        except (binascii.Error, ValueError, TypeError, UnsupportedAlgorithm,
-                x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError subclass
+        except (
+            binascii.Error,
+            ValueError,
+            TypeError,
+            UnsupportedAlgorithm,
+            x509.InvalidVersion,
+        ) as exc:  # InvalidVersion is no ValueError subclass
             raise SignatureInvalid(
                 "an X509Certificate cannot be read", element="X509Certificate"
             ) from exc
@@ -467,11 +477,9 @@ def _key_info_certificates(
             "X509Data carries no X509Certificate (the key must come with its certificate)",
             element="X509Data",
         )
-    # The signer is the one certificate that issued none of the others (a leaf).
-    issuers = {c.issuer for c in certs}
-    leaves = [c for c in certs if c.subject not in issuers or len(certs) == 1]
-    signer = leaves[0] if len(leaves) == 1 else certs[0]
-    return signer, tuple(c for c in certs if c is not signer)
+    # The signer certificate comes first, then the chain (what we, xmlsec1 and .NET write);
+    # if another certificate's key made the signature, verification fails.
+    return certs[0], tuple(certs[1:])
 
 
 def _check_signer_key(
@@ -492,15 +500,18 @@ def _check_signer_key(
 class _Verifier(XMLVerifier):
     """signxml's verifier working on our one checked tree with our parser.
 
-    Copies of the document root are skipped (signxml's ``_fromstring(_tostring(root))``), so
-    the enveloped transform removes the Signature from our tree, which nobody uses after
+    Copies of the document root and of the Signature are skipped (signxml's
+    ``_fromstring(_tostring(x))``): a root has no parent namespaces to shed, and SignedInfo is
+    canonicalised exclusively, so its ancestors' declarations do not matter either. The
+    enveloped transform thus removes the Signature from our tree, which nobody uses after
     verification. Once the digest has matched, our tree is cleared before signxml parses the
     canonical bytes into the returned tree, so at most one big tree is alive besides them.
     """
 
-    def __init__(self, doc_root: etree._Element) -> None:
+    def __init__(self, doc_root: etree._Element, signature: etree._Element) -> None:
         super().__init__()
         self._doc_root = doc_root
+        self._signature = signature
         self._digested: object = None
 
     def get_root(self, data: Any) -> Any:
@@ -508,7 +519,7 @@ class _Verifier(XMLVerifier):
         return data if data is self._doc_root else base.get_root(data)
 
     def _tostring(self, xml_node: Any, **kwargs: Any) -> Any:
-        if xml_node is self._doc_root:
+        if xml_node is self._doc_root or xml_node is self._signature:
             return _SameTree(xml_node)
         base: Any = super()
         return base._tostring(xml_node, **kwargs)
