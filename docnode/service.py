@@ -28,8 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from envelopes.receipt import build_receipt, check_receipt
-
 from docnode import errors
 from docnode.clock import Clock
 from docnode.directory import Directory
@@ -51,6 +49,7 @@ from envelopes.model import (
     StatusMessage,
 )
 from envelopes.organ import OrganId
+from envelopes.receipt import build_receipt, check_receipt
 
 log = get_logger("service")
 
@@ -377,8 +376,10 @@ class NodeService:
                                               actor=f"peer:{sender}", document_id=doc.id,
                                               evidence={**evidence, "problem": "orphan_status"})
                     else:
-                        await tx.set_delivery_status(delivery.id, code, at=status.timestamp,
-                                                     now=now)
+                        if not _shown_is_later(delivery.status_code, delivery.status_at,
+                                               code, status.timestamp):
+                            await tx.set_delivery_status(delivery.id, code,
+                                                         at=status.timestamp, now=now)
                         await tx.append_event(
                             kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
                             document_id=delivery.document_id, delivery_id=delivery.id,
@@ -490,6 +491,16 @@ class NodeService:
         check_receipt(packet, document_id=document_id, packet_sha256=packet_sha256)
         return ReceiptEvidence(receipt_sha256=_sha(receipt), signer_organ_id=verified.sender,
                                at=packet.timestamp)
+
+
+def _shown_is_later(shown: str | None, shown_at: datetime | None, code: str,
+                    at: datetime) -> bool:
+    """Whether the status a delivery shows is later than an incoming one. edXML timestamps
+    have whole seconds, and a clerk's 03, 04 and 06 may share one and arrive in any order
+    (parallel workers): on a tie the further step of the workflow (the higher code) wins."""
+    if shown is None or shown_at is None:
+        return False
+    return shown_at > at or (shown_at == at and shown > code)
 
 
 def _verification(verified: VerifiedIncoming) -> Verification:
