@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -112,3 +114,44 @@ def test_read_passphrase_from_env_or_file(tmp_path: Path) -> None:
     assert reason(file=tmp_path / "nope") is Reason.UNREADABLE
     (tmp_path / "empty").write_bytes(b"\n")
     assert reason(file=tmp_path / "empty") is Reason.PASSPHRASE_MISSING
+
+
+def _openssl() -> str:
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.skip("openssl is not installed (apt-get install openssl)")
+    return path
+
+
+def test_legacy_pkcs12_from_openssl_loads(pki: Any, tmp_path: Path) -> None:
+    # what national CAs hand out is often RC2/3DES-encrypted (openssl's -legacy)
+    openssl = _openssl()
+    files = pki.write("valid_rsa", tmp_path, passphrase=PW)
+    (tmp_path / "pw").write_bytes(PW)
+    plain = tmp_path / "plain.pem"
+    subprocess.run(
+        [openssl, "pkcs8", "-in", files.key, "-passin", f"file:{tmp_path / 'pw'}", "-out", plain],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    legacy = tmp_path / "legacy.pfx"
+    subprocess.run(
+        [openssl, "pkcs12", "-export", "-legacy", "-inkey", plain, "-in", files.cert,
+         "-certfile", files.chain, "-passout", f"file:{tmp_path / 'pw'}", "-out", legacy],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ident = load_identity(pkcs12=legacy, passphrase=PW)
+    assert ident.certificate == pki.valid_rsa.certificate
+    assert ident.chain == (pki.issuing,)
+    assert identity_reason(pkcs12=legacy, passphrase=b"nope") is Reason.WRONG_PASSPHRASE
+
+
+def test_our_pkcs12_opens_in_openssl(pki: Any, tmp_path: Path) -> None:
+    openssl = _openssl()
+    files = pki.write("valid", tmp_path, passphrase=PW)
+    (tmp_path / "pw").write_bytes(PW)
+    out = subprocess.run(
+        [openssl, "pkcs12", "-in", files.pkcs12, "-passin", f"file:{tmp_path / 'pw'}",
+         "-nokeys", "-clcerts"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    assert b"000.00.00.G22" in out or b"2.5.4.97" in out or b"organizationIdentifier" in out

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
@@ -439,3 +440,37 @@ def test_cache_is_per_time_bucket(pki: Any) -> None:
     store.validate(pki.valid.certificate, at=pki.at)
     store.validate(pki.valid.certificate, at=pki.at + timedelta(hours=1))
     assert store.cache_info().misses == 2 and store.cache_info().size == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "ours_accepts"),
+    [("valid", True), ("valid_rsa", True), ("revoked", False), ("expired", False),
+     ("other_root_same_name", False)],
+)  # fmt: skip
+def test_agrees_with_openssl_verify(
+    pki: Any, tmp_path: Path, name: str, ours_accepts: bool
+) -> None:
+    # an independent implementation of path + CRL checking (h11's test against stdlib)
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed (apt-get install openssl)")
+    trust = pki.write_trust(tmp_path / "trust")
+    issued = getattr(pki, name)
+    leaf = pki.write(name, tmp_path / "leaf")
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in issued.chain))
+    run = subprocess.run(
+        [openssl, "verify", "-CAfile", trust.anchor, "-untrusted", chain, "-crl_check",
+         "-CRLfile", trust.crl, "-attime", str(int(pki.at.timestamp())), leaf.cert],
+        check=False, capture_output=True,
+    )  # fmt: skip
+    assert (run.returncode == 0) is ours_accepts
+    try:
+        store_for(pki).validate(issued.certificate, issued.chain, at=pki.at)
+        accepted = True
+    except (CertificateUntrusted, CertificateRevoked):
+        accepted = False
+    assert accepted is ours_accepts
