@@ -23,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from docnode import errors
@@ -43,6 +44,8 @@ log = get_logger("axis_poller")
 
 MAX_ITEMS_PER_POLL = 200
 """Bound on the work one poll does per message type (the next poll takes the rest)."""
+DEFAULT_CONCURRENCY = 8
+"""Packets fetched and received at the same time within one poll."""
 
 
 class AxisSender:
@@ -74,18 +77,27 @@ class PollStats:
 class AxisPoller:
     """One poll = list, fetch, receive, acknowledge (rules 2-4)."""
 
-    def __init__(self, *, client: VxpClient, service: NodeService) -> None:
+    def __init__(self, *, client: VxpClient, service: NodeService,
+                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self._client = client
         self._service = service
+        self._concurrency = max(1, concurrency)
 
     async def poll_once(self) -> PollStats:
         stats = PollStats()
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(item: ReceivedItem) -> None:
+            async with gate:
+                with bind(peer="axis", axis_doc_id=item.doc_id, organ_id=item.from_):
+                    await self._one(item, stats)
+
         for message_type in (MessageType.EDOC, MessageType.STATUS):
             items = await self._client.get_received_edoc_list(message_type)
             stats.listed += len(items)
-            for item in items[:MAX_ITEMS_PER_POLL]:
-                with bind(peer="axis", axis_doc_id=item.doc_id, organ_id=item.from_):
-                    await self._one(item, stats)
+            # Items are independent (each its own receive transaction and acknowledgement);
+            # verification runs off the loop, so a few in flight use the CPUs.
+            await asyncio.gather(*(one(item) for item in items[:MAX_ITEMS_PER_POLL]))
         if stats.listed:
             log.info("axis_polled", listed=stats.listed, stored=stats.stored,
                      duplicates=stats.duplicates, failed=stats.failed, deferred=stats.deferred)

@@ -136,6 +136,7 @@ class AxisNet:
         poll_interval_s: float = 0.5,
         delivery: Mapping[str, Any] = FAST_DELIVERY,
         axis_args: Sequence[str] = (),
+        logging: Mapping[str, Any] | None = None,
     ) -> AxisNet:
         from docnode.cli.node import free_port, init_node
 
@@ -159,6 +160,7 @@ class AxisNet:
             system_id = f"sys.{node.name.lower()}"
             axis.register(system_id, secret_file, [node.organ_id])
             node.update_config({
+                **({"logging": dict(logging)} if logging else {}),
                 "delivery": dict(delivery),
                 "axis": {"url": axis.url, "system_id": system_id,
                          "secret_file": "keys/axis-secret",
