@@ -49,6 +49,9 @@ def node(pki: Pki, kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         "max_attachment_mb": LIMITS.max_attachment_bytes // (1024 * 1024),
         "max_total_attachment_mb": LIMITS.max_total_attachment_bytes // (1024 * 1024),
         "max_depth": LIMITS.max_depth,
+        # This suite posts ~160 packets in a burst; the rate limit has its own test.
+        "peer_rate_per_s": 10_000.0, "peer_burst": 10_000,
+        "system_rate_per_s": 10_000.0, "system_burst": 10_000,
     }})
     local.start()
     try:
