@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from docnode.config.settings import HostPort
@@ -48,7 +48,7 @@ class Reader:
         if not check(value):
             self.problem(key, f"expected {what}, got {value!r}")
             return default
-        return value  # type: ignore[no-any-return]  # checked by ``check`` above
+        return cast(_T, value)  # checked by ``check`` above
 
     def section(self, name: str) -> Reader:
         value = self._get(name, False)

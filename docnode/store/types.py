@@ -10,8 +10,8 @@ SQL, PostgreSQL and reports all read the same text.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import UTC, date, datetime
+from enum import Enum, StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, Dialect, String
@@ -61,6 +61,19 @@ class StrEnumType(TypeDecorator[_E], Generic[_E]):
 
 def canonical_json(value: Any) -> str:
     """The one JSON form used for stored evidence and for hashing it: sorted keys, no spaces,
-    UTF-8 text kept as is. Stable across Python versions for str/int/bool/None/list/dict."""
+    UTF-8 text kept as is. Besides JSON's own types, enums become their value and dates and
+    datetimes ISO-8601 text (datetimes in UTC), so callers may pass them as they are."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+                      allow_nan=False, default=_json_default)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("naive datetime in evidence; use an aware datetime")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON evidence")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -385,3 +385,16 @@ async def test_a_nested_write_transaction_fails_instead_of_hanging(tmp_path: Pat
             await _outgoing(tx)
     finally:
         await s.close()
+
+
+async def test_evidence_is_canonical_json(store: Store) -> None:
+    vn = timezone(timedelta(hours=7))
+    async with store.transaction() as tx:
+        ev = await tx.append_event(
+            kind=EventKind.STATUS_RECEIVED, at=NOW.astimezone(vn), actor="peer:" + B,
+            evidence={"state": DeliveryState.DELIVERED, "status_at": NOW.astimezone(vn),
+                      "z": 1, "a": "Đã nhận"})
+    assert ev.evidence == ('{"a":"Đã nhận","state":"delivered",'
+                           '"status_at":"2026-12-01T08:00:00.000000+00:00","z":1}')
+    assert ev.at == NOW  # any zone in, UTC out
+    assert (await store.verify_event_chain()).ok
