@@ -28,7 +28,8 @@ LogFormat = Literal["json", "console"]
 _CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "docnode_log_context", default=MappingProxyType({})
 )
-_SECRET_MARKERS = ("passphrase", "password", "secret", "token", "private_key", "hmac")
+_SECRET_MARKERS = ("passphrase", "password", "secret", "token", "private_key", "hmac",
+                   "authorization", "cookie")
 _ROOT = "docnode"
 
 
