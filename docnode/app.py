@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from docnode.api import mount_api, with_webhooks
 from docnode.axis_poller import AxisDirectorySync, AxisPoller, AxisSender, axis_jobs
 from docnode.clock import SYSTEM_CLOCK, Clock
 from docnode.config import Role, Settings
@@ -134,12 +135,15 @@ async def open_node(
                               timeout_s=settings.delivery.request_timeout_s)
         peer_ssl = _peer_ssl(settings, passphrase)
         axis_client = _axis_client(settings, session, clock, environ)
-        dispatcher = Dispatcher(
-            queue=queue, retry_policy=queue.policy,
-            sender=StoredPacketSender(
+        # Issue 7: ``webhook`` queue items go to the webhook sender, the rest as before.
+        sender, recorder = with_webhooks(
+            StoredPacketSender(
                 store, client, ssl_for=peer_ssl.get,
                 axis=None if axis_client is None else AxisSender(axis_client)),
-            recorder=StoreRecorder(store, queue, actor="worker"),
+            StoreRecorder(store, queue, actor="worker"),
+            store=store, queue=queue, session=session, clock=clock)
+        dispatcher = Dispatcher(
+            queue=queue, retry_policy=queue.policy, sender=sender, recorder=recorder,
             policy=DispatchPolicy(workers=settings.delivery.workers,
                                   lease_s=settings.delivery.lease_s),
             clock=clock,
@@ -329,6 +333,7 @@ def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    mount_api(app, lambda: app[NODE])  # clerk API (/api), page (/page), webhook relay
     return app
 
 
