@@ -13,7 +13,7 @@ from cryptography import x509
 
 from docnode.cli import main
 from keystore.identity import load_identity, read_passphrase
-from keystore.trust import TrustStore
+from keystore.trust import TrustStore, fingerprint
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
@@ -197,3 +197,24 @@ def test_expiring(pki: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 2
     code, _, _ = run(capsys, "keys", "expiring", "--cert", valid, "--at", "yesterday")
     assert code == 2
+
+
+def test_expiring_takes_identity_and_trust_from_the_config(
+    pki: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = pki.write("valid", tmp_path / "keys")
+    trust = pki.write_trust(tmp_path / "trust")
+    config = tmp_path / "docnode.toml"
+    config.write_text(
+        '[node]\norgan_ids = ["000.00.00.G22"]\n'
+        f'[identity]\nkey = "{files.key}"\ncert = "{files.cert}"\nchain = ["{files.chain}"]\n'
+        'passphrase_env = "DOCNODE_KEY_PASSPHRASE"\n'
+        f'[trust]\nanchors = ["{trust.anchor}"]\n'
+    )
+    code, out, _ = run(capsys, "keys", "expiring", "-c", config, "--days", "400", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["checked"] == 3  # leaf, issuing CA (chain), root (anchor)
+    assert [r["fingerprint_sha256"] for r in report["expiring"]] == [
+        fingerprint(pki.valid.certificate)
+    ]
