@@ -18,7 +18,7 @@ from envelopes.errors import InvalidField
 _local = threading.local()
 
 
-def _fragment_parser() -> etree.XMLParser:
+def fragment_parser() -> etree.XMLParser:
     """This thread's parser for fragments (lxml parsers must not be shared between threads).
 
     Hardened: no DTD loading, no entity expansion, no network; huge_tree because a fragment
@@ -49,7 +49,7 @@ class ExtraElement:
         check_int("ExtraElement.index", self.index)
         check_text("ExtraElement.xml", self.xml, required=True)
         try:
-            element = etree.fromstring(self.xml.encode("utf-8"), parser=_fragment_parser())
+            element = etree.fromstring(self.xml.encode("utf-8"), parser=fragment_parser())
         except (etree.LxmlError, ValueError) as exc:
             raise InvalidField(
                 f"is not a well-formed XML element: {exc}", element="ExtraElement.xml"
@@ -59,7 +59,7 @@ class ExtraElement:
 
     def element(self) -> etree._Element:
         """A fresh parsed copy of the fragment."""
-        return etree.fromstring(self.xml.encode("utf-8"), parser=_fragment_parser())
+        return etree.fromstring(self.xml.encode("utf-8"), parser=fragment_parser())
 
 
 @dataclass(frozen=True, slots=True)

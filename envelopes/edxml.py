@@ -32,14 +32,14 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable
 
-from lxml import etree
-
+from envelopes import _builder as b
 from envelopes import _wire as w
 from envelopes._attachments import (
     AttachmentEncoding,
     encode_payload,
     guess_content_type,
 )
+from envelopes._builder import Node
 from envelopes._decode import (
     Decoded,
     PacketKind,
@@ -49,11 +49,9 @@ from envelopes._decode import (
     decode_status,
     packet_kind,
 )
-from envelopes.errors import InvalidField
 from envelopes.model import (
     Business,
     Edoc,
-    ExtraAttribute,
     ExtraElement,
     Organization,
     ResponseFor,
@@ -78,7 +76,6 @@ __all__ = [
 ]
 
 NS = w.NS
-_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def assign_content_ids(edoc: Edoc) -> Edoc:
@@ -103,8 +100,9 @@ def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element orde
 ) -> bytes:
     """The unsigned edXML bytes of ``edoc`` (rules 1–5)."""
     edoc = assign_content_ids(edoc)
-    root, envelope, header = _skeleton()
-    mh = _sub(header, "MessageHeader")
+    root, envelope = b.root_node()
+    header = envelope.sub("edXMLHeader")
+    mh = header.sub("MessageHeader")
     _organization(mh, "From", edoc.from_)
     for to in edoc.to:
         _organization(mh, "To", to)
@@ -143,10 +141,8 @@ def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element orde
             _text(th, "OrganId", str(hop.organ_id))
         _text(th, "Timestamp", w.format_timestamp(hop.timestamp))
     _business(trace, edoc.business, edoc.extra)
-    manifest = _sub(_sub(envelope, "edXMLBody"), "edXMLManifest")
-    manifest.set("version", "1.0")
-    encoded = etree.SubElement(root, w.qname("AttachmentEncoded"))
-    payloads: list[tuple[etree._Element, bytes]] = []
+    manifest = envelope.sub("edXMLBody").sub("edXMLManifest", ' version="1.0"')
+    encoded = root.sub("AttachmentEncoded")
     for attachment in edoc.attachments:
         b64, wire_type = encode_payload(
             attachment.name, attachment.data, attachment.content_type, encoding
@@ -157,52 +153,41 @@ def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element orde
         _text(ref, "ContentType", wire_type)
         _text(ref, "Description", attachment.description)
         _text(ref, "AttachmentName", attachment.name)
-        att = etree.SubElement(encoded, w.qname("Attachment"))
-        for name, value in (
-            ("ContentId", attachment.content_id),
-            ("AttachmentName", attachment.name),
-            ("Description", attachment.description),
-            ("ContentType", wire_type),
-        ):
-            if value:
-                etree.SubElement(att, w.qname(name)).text = value
-        cte = etree.SubElement(att, w.qname("ContentTransferEncoded"), nsmap={w.PREFIX: w.NS})
-        payloads.append((cte, b64))
-    return _serialise(root, edoc.extra, edoc.extra_attributes, payloads)
+        att = encoded.sub("Attachment")
+        _text(att, "ContentId", attachment.content_id)
+        _text(att, "AttachmentName", attachment.name)
+        _text(att, "Description", attachment.description)
+        _text(att, "ContentType", wire_type)
+        att.payload_child(b64)
+    return b.serialise(root, edoc.extra, edoc.extra_attributes)
 
 
 def encode_status(status: StatusMessage) -> bytes:
     """The unsigned edXML bytes of a status packet (§2.4; rules 1–3)."""
-    root, _, header = _skeleton()
-    mh = _sub(header, "MessageHeader")
+    root, envelope = b.root_node()
+    mh = envelope.sub("edXMLHeader").sub("MessageHeader")
     _organization(mh, "From", status.from_)
     _response_for(mh, status.response_for)
     _staff_info(mh, status.staff_info)
     _text(mh, "StatusCode", status.status_code.value)
     _text(mh, "Description", status.description)
     _text(mh, "Timestamp", w.format_timestamp(status.timestamp))
-    return _serialise(root, status.extra, status.extra_attributes)
+    return b.serialise(root, status.extra, status.extra_attributes)
 
 
 # --- building blocks ---------------------------------------------------------------------------
 
 
-def _skeleton() -> tuple[etree._Element, etree._Element, etree._Element]:
-    root = etree.Element(w.qname("edXML"), nsmap={None: w.NS})  # type: ignore[dict-item]
-    envelope = etree.SubElement(root, w.qname("edXMLEnvelope"), nsmap={w.PREFIX: w.NS})
-    return root, envelope, _sub(envelope, "edXMLHeader")
+def _sub(parent: Node, name: str) -> Node:
+    return parent.sub(name)
 
 
-def _sub(parent: etree._Element, name: str) -> etree._Element:
-    return etree.SubElement(parent, w.qname(name))
-
-
-def _text(parent: etree._Element, name: str, value: str, *, keep_empty: bool = False) -> None:
+def _text(parent: Node, name: str, value: str, *, keep_empty: bool = False) -> None:
     if value or keep_empty:
-        _sub(parent, name).text = value
+        parent.sub(name).text = value
 
 
-def _organization(parent: etree._Element, name: str, org: Organization) -> None:
+def _organization(parent: Node, name: str, org: Organization) -> None:
     el = _sub(parent, name)
     _text(el, "OrganId", str(org.organ_id))
     _text(el, "OrganizationInCharge", org.organization_in_charge)
@@ -214,7 +199,7 @@ def _organization(parent: etree._Element, name: str, org: Organization) -> None:
     _text(el, "Website", org.website)
 
 
-def _response_for(parent: etree._Element, response: ResponseFor) -> None:
+def _response_for(parent: Node, response: ResponseFor) -> None:
     el = _sub(parent, "ResponseFor")
     if response.organ_id is not None:
         _text(el, "OrganId", str(response.organ_id))
@@ -224,7 +209,7 @@ def _response_for(parent: etree._Element, response: ResponseFor) -> None:
     _text(el, "DocumentId", response.document_id)
 
 
-def _staff_info(parent: etree._Element, staff: StaffInfo) -> None:
+def _staff_info(parent: Node, staff: StaffInfo) -> None:
     el = _sub(parent, "StaffInfo")
     _text(el, "Department", staff.department)
     _text(el, "Staff", staff.staff)
@@ -232,12 +217,12 @@ def _staff_info(parent: etree._Element, staff: StaffInfo) -> None:
     _text(el, "Email", staff.email)
 
 
-def _opt_int(parent: etree._Element, name: str, value: int | None) -> None:
+def _opt_int(parent: Node, name: str, value: int | None) -> None:
     if value is not None:
         _text(parent, name, str(int(value)))
 
 
-def _other_info(parent: etree._Element, edoc: Edoc) -> None:
+def _other_info(parent: Node, edoc: Edoc) -> None:
     other = edoc.other_info
     el = _sub(parent, "OtherInfo")
     _opt_int(el, "Priority", other.priority)
@@ -254,7 +239,7 @@ def _other_info(parent: etree._Element, edoc: Edoc) -> None:
             _text(appendixes, "Appendix", appendix, keep_empty=True)
 
 
-def _business(parent: etree._Element, business: Business, extra: Iterable[ExtraElement]) -> None:
+def _business(parent: Node, business: Business, extra: Iterable[ExtraElement]) -> None:
     el = _sub(parent, "Bussiness")
     _text(el, "DocumentId", business.document_id)
     _text(el, "BussinessDocType", str(int(business.doc_type)))
@@ -286,70 +271,3 @@ def _business(parent: etree._Element, business: Business, extra: Iterable[ExtraE
 
 def _needed(extra: Iterable[ExtraElement], path: str) -> bool:
     return any(e.parent == path or e.parent.startswith(path + "/") for e in extra)
-
-
-_EMPTY_PAYLOAD = f'<{w.PREFIX}:ContentTransferEncoded xmlns:{w.PREFIX}="{w.NS}"/>'.encode()
-_PAYLOAD_OPEN = f'<{w.PREFIX}:ContentTransferEncoded xmlns:{w.PREFIX}="{w.NS}">'.encode()
-_PAYLOAD_CLOSE = f"</{w.PREFIX}:ContentTransferEncoded>".encode()
-
-
-def _serialise(
-    root: etree._Element,
-    extra: tuple[ExtraElement, ...],
-    attributes: tuple[ExtraAttribute, ...],
-    payloads: list[tuple[etree._Element, bytes]] | None = None,
-) -> bytes:
-    """Indent, place the extras, serialise. Attachment payloads (base64, the bulk of a large
-    packet) are spliced into the bytes instead of going through the tree: that saves two full
-    copies and the serialiser's pass over them. The result is byte-identical to setting them
-    as text; if the empty payload elements cannot be found exactly once each (an extra element
-    holding the same markup), the payloads go through the tree after all."""
-    etree.indent(root, space="  ")
-    if extra or attributes:
-        _insert_extra(root, extra, attributes)
-    payloads = payloads or []
-    out = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
-    parts = out.split(_EMPTY_PAYLOAD)
-    if len(parts) != len(payloads) + 1:
-        for element, b64 in payloads:
-            element.text = b64.decode("ascii")
-        return _DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
-    del out
-    chunks = [_DECLARATION, parts[0]]
-    for (_, b64), tail in zip(payloads, parts[1:], strict=True):
-        chunks += (_PAYLOAD_OPEN, b64, _PAYLOAD_CLOSE, tail)
-    return b"".join(chunks)
-
-
-def _insert_extra(
-    root: etree._Element,
-    extra: tuple[ExtraElement, ...],
-    attributes: tuple[ExtraAttribute, ...],
-) -> None:
-    by_path = {w.path_of(el): el for el in root.iter(w.qname("*"))}
-    for attribute in attributes:
-        target = by_path.get(attribute.element)
-        if target is None:
-            raise InvalidField(
-                f"attribute kept from a received packet has no element {attribute.element!r} "
-                "in this packet",
-                element="ExtraAttribute.element",
-            )
-        target.set(attribute.name, attribute.value)
-    # Insert in ascending index per parent so that each lands where it was read.
-    for item in sorted(extra, key=lambda e: (e.parent, e.index)):
-        parent = by_path.get(item.parent)
-        if parent is None:
-            raise InvalidField(
-                f"unknown element kept from a received packet has no parent {item.parent!r} "
-                "in this packet",
-                element="ExtraElement.parent",
-            )
-        kids = list(parent)
-        at = min(item.index, len(kids))
-        el = item.element()
-        if kids and at == len(kids):
-            el.tail, kids[-1].tail = kids[-1].tail, parent.text
-        elif kids:
-            el.tail = parent.text if at == 0 else kids[at - 1].tail
-        parent.insert(at, el)
