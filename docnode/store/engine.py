@@ -20,6 +20,7 @@ than ``journal_mode`` are per connection):
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from docnode.config.settings import SqliteSynchronous
+from docnode.errors import StoreUnavailable
 
 _BEGIN_OPTION = "docnode_sqlite_begin"
 
@@ -43,11 +45,20 @@ def async_url(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
+MIN_SQLITE = (3, 35, 0)
+"""``UPDATE … RETURNING`` (the queue's claim) needs SQLite 3.35 or later."""
+
+
 def create_engine(url: str, *, synchronous: SqliteSynchronous = SqliteSynchronous.FULL,
                   busy_timeout_ms: int = 10_000, echo: bool = False) -> AsyncEngine:
-    """An :class:`AsyncEngine` for ``url`` with the rules above applied on SQLite."""
+    """An :class:`AsyncEngine` for ``url`` with the rules above applied on SQLite. Raises
+    ``StoreUnavailable`` when the linked SQLite library is too old."""
     engine = create_async_engine(async_url(url), echo=echo)
     if engine.dialect.name == "sqlite":
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StoreUnavailable(
+                f"SQLite {sqlite3.sqlite_version} is too old: the store needs "
+                f"{'.'.join(map(str, MIN_SQLITE))} or later (UPDATE … RETURNING)")
         _configure_sqlite(engine, synchronous, busy_timeout_ms)
     return engine
 

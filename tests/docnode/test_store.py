@@ -398,3 +398,14 @@ async def test_evidence_is_canonical_json(store: Store) -> None:
                            '"status_at":"2026-12-01T08:00:00.000000+00:00","z":1}')
     assert ev.at == NOW  # any zone in, UTC out
     assert (await store.verify_event_chain()).ok
+
+
+def test_old_sqlite_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    import sqlite3
+
+    from docnode.store import engine as engine_module
+
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    with pytest.raises(StoreUnavailable):
+        engine_module.create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
