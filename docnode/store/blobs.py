@@ -75,8 +75,9 @@ class FilesystemBlobStore:
 
     def _write(self, sha: str, data: bytes) -> None:
         target = self.path_for(sha)
-        if target.is_file() and target.stat().st_size == len(data):
-            return  # content-addressed: same name, same bytes (verified on every read)
+        if target.is_file() and target.stat().st_size == len(data) and \
+                sha256_hex(target.read_bytes()) == sha:
+            return  # already stored; a damaged copy is replaced below
         folder = target.parent
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")

@@ -277,6 +277,8 @@ async def test_blob_store_detects_corruption_and_absence(tmp_path: Path) -> None
     with pytest.raises(BlobIntegrityError) as info:
         await blobs.get(sha)
     assert info.value.code == "blob_integrity"
+    assert await blobs.put(b"original bytes") == sha  # storing again heals the copy
+    assert await blobs.get(sha) == b"original bytes"
     with pytest.raises(NotFound):
         await blobs.get("0" * 64)
     assert not await blobs.exists("0" * 64)
