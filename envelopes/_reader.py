@@ -44,7 +44,9 @@ class FieldReader:
                 continue
             if sig and w.is_signature(child):
                 continue
-            name = w.local_name(child, lenient=self.lenient)
+            name = w.KNOWN_TAGS.get(tag)
+            if name is None and self.lenient:
+                name = w.local_name(child, lenient=True)
             if name is not None and name in known:
                 out.setdefault(name, []).append(child)
                 if child.attrib:

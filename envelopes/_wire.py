@@ -110,6 +110,44 @@ REPEATED = frozenset(
 )
 """Names that may repeat under one parent."""
 
+KNOWN_TAGS: dict[str, str] = {
+    f"{{{NS}}}{name}": name
+    for table in (
+        MESSAGE_HEADER_EDOC,
+        MESSAGE_HEADER_STATUS,
+        ORGANIZATION,
+        CODE,
+        PROMULGATION_INFO,
+        DOCUMENT_TYPE,
+        SIGNER_INFO,
+        OTHER_INFO,
+        RESPONSE_FOR,
+        TRACE_HEADER_LIST,
+        TRACE_HEADER,
+        BUSINESS,
+        BUSINESS_DOCUMENT_INFO,
+        RECEIVER,
+        REPLACEMENT_INFO,
+        STAFF_INFO,
+        REFERENCE,
+        ATTACHMENT,
+        sorted(REPEATED),
+        (
+            "edXML",
+            "edXMLEnvelope",
+            "edXMLHeader",
+            "edXMLBody",
+            "edXMLManifest",
+            "MessageHeader",
+            "TraceHeaderList",
+            "AttachmentEncoded",
+            "Appendix",
+        ),
+    )
+    for name in table
+}
+"""Clark tag → local name for every element we model: one dict lookup per child (rule 1)."""
+
 _DATE = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2})")
 _TIMESTAMP = re.compile(r"([0-9]{4})/([0-9]{2})/([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 
