@@ -127,3 +127,31 @@ def load_crl(data: bytes) -> x509.CertificateRevocationList:
         )
     except ValueError as exc:
         raise TrustConfigInvalid(f"not a CRL: {exc}") from exc
+
+
+def crl_covers(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> bool:
+    """Whether a complete CRL speaks for ``cert``: not a delta CRL, and any
+    IssuingDistributionPoint scope (RFC 5280 §5.2.5) includes the certificate. Indirect
+    and reason-partitioned CRLs are not used (we would need the full set)."""
+    extensions = crl.extensions
+    try:
+        extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+        return False
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        idp = extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
+    except x509.ExtensionNotFound:
+        return True
+    if idp.indirect_crl or idp.only_some_reasons or idp.only_contains_attribute_certs:
+        return False
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if (idp.only_contains_ca_certs and not is_ca) or (idp.only_contains_user_certs and is_ca):
+        return False
+    if idp.full_name is None:
+        return True
+    scope = {n.value for n in idp.full_name if isinstance(n, x509.UniformResourceIdentifier)}
+    return bool(scope & set(crl_urls(cert)))

@@ -3,7 +3,8 @@
 Pure: CRLs and OCSP responses are inputs, fetching is :mod:`docnode.revocation`'s job.
 OCSP first (fresher, per certificate), then the freshest CRL whose signature by the
 issuer verifies and that is current at ``at`` (nextUpdate >= at; a CRL issued after
-``at`` also speaks for it). An entry dated after ``at`` means "good at ``at``" and ends
+``at`` also speaks for it; delta, indirect and out-of-scope partitioned CRLs are not
+used). An entry dated after ``at`` means "good at ``at``" and ends
 the cache window there. Missing or stale data where the rule requires it →
 RevocationUnknown (INDETERMINATE); a listed certificate → CertificateRevoked.
 """
@@ -21,7 +22,7 @@ from cryptography import x509
 from keystore import ocsp
 from keystore.binding import fingerprint
 from keystore.errors import CertificateRevoked, Reason, RevocationUnknown
-from keystore.material import crl_reason, crl_signed_by, crl_urls, ocsp_urls
+from keystore.material import crl_covers, crl_reason, crl_signed_by, crl_urls, ocsp_urls
 from keystore.policy import RevocationRule, TrustPolicy
 
 
@@ -136,7 +137,7 @@ def _status_of(
         )  # fmt: skip
         return check, min(end, max(until, at))
     # then CRLs signed by the issuer
-    candidates = [c for c in crls if c.issuer == issuer.subject]
+    candidates = [c for c in crls if c.issuer == issuer.subject and crl_covers(c, cert)]
     verified = [c for c in candidates if crl_signed_by(c, issuer, policy)]
     current = [c for c in verified if c.next_update_utc is not None and c.next_update_utc >= at]
     if current:

@@ -474,3 +474,56 @@ def test_agrees_with_openssl_verify(
     except (CertificateUntrusted, CertificateRevoked):
         accepted = False
     assert accepted is ours_accepts
+
+
+def _scoped_crl(pki: Any, extension: x509.ExtensionType) -> x509.CertificateRevocationList:
+    from cryptography.hazmat.primitives import hashes
+
+    return (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.issuing.subject)
+        .last_update(pki.at - timedelta(minutes=1))
+        .next_update(pki.at + timedelta(days=1))
+        .add_extension(extension, critical=True)
+        .sign(pki.ca.issuing_key, hashes.SHA256())
+    )
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        x509.DeltaCRLIndicator(1),
+        x509.IssuingDistributionPoint(
+            full_name=[x509.UniformResourceIdentifier("http://elsewhere.example/other.crl")],
+            relative_name=None, only_contains_user_certs=False, only_contains_ca_certs=False,
+            only_some_reasons=None, indirect_crl=False, only_contains_attribute_certs=False,
+        ),
+        x509.IssuingDistributionPoint(
+            full_name=None, relative_name=None, only_contains_user_certs=False,
+            only_contains_ca_certs=True, only_some_reasons=None, indirect_crl=False,
+            only_contains_attribute_certs=False,
+        ),
+    ],
+    ids=["delta", "other_partition", "ca_only"],
+)  # fmt: skip
+def test_crls_that_do_not_cover_the_certificate_are_not_used(
+    pki: Any, extension: x509.ExtensionType
+) -> None:
+    crl = _scoped_crl(pki, extension)
+    store = TrustStore(anchors=[pki.root], intermediates=[pki.issuing], crls=[crl])
+    with pytest.raises(RevocationUnknown) as info:
+        store.validate(pki.valid.certificate, at=pki.at)
+    assert info.value.reason is Reason.CRL_MISSING
+
+
+def test_crl_scoped_to_the_certificates_distribution_point_is_used(pki: Any) -> None:
+    idp = x509.IssuingDistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(pki.ca.crl_url)], relative_name=None,
+        only_contains_user_certs=True, only_contains_ca_certs=False, only_some_reasons=None,
+        indirect_crl=False, only_contains_attribute_certs=False,
+    )  # fmt: skip
+    store = TrustStore(
+        anchors=[pki.root], intermediates=[pki.issuing], crls=[_scoped_crl(pki, idp)]
+    )
+    result = store.validate(pki.valid.certificate, at=pki.at)
+    assert result.revocation.source is RevocationSource.CRL
