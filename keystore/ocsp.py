@@ -8,7 +8,8 @@ Rules for accepting a response (:func:`check_response`):
 2. It holds a SingleResponse for exactly this certificate (serial + issuer name/key hash).
 3. It is signed by the issuer itself, or by a delegated responder certificate that the
    issuer signed directly and that carries the OCSPSigning EKU (RFC 6960 §4.2.2.2).
-4. When the caller sent a nonce, the response echoes it.
+4. When the caller sent a nonce, a response carrying a nonce carries that one; a
+   response without one (RFC 5019 pre-produced answers) passes unless ``require_nonce``.
 5. It is current at ``at``: at <= nextUpdate (no nextUpdate: thisUpdate + ``max_age``).
    A response produced after ``at`` also speaks for ``at`` (an auditor checking an old
    packet holds newer evidence).
@@ -178,6 +179,7 @@ def check_response(
     issuer: x509.Certificate,
     at: datetime,
     nonce: bytes | None = None,
+    require_nonce: bool = False,
     allow_sha1: bool = False,
     max_age: timedelta = DEFAULT_MAX_AGE,
 ) -> OcspResult:
@@ -205,7 +207,7 @@ def check_response(
             echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
         except x509.ExtensionNotFound:
             echoed = None
-        if echoed != nonce:
+        if (echoed is not None or require_nonce) and echoed != nonce:
             raise RevocationUnknown("OCSP nonce mismatch", reason=Reason.OCSP_INVALID)
     # (5) current at `at`
     this_update, next_update = single.this_update_utc, single.next_update_utc
