@@ -35,8 +35,10 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.ocsp import OCSPResponseStatus
 
-from keystore.errors import DevCaError
+from keystore import ocsp
+from keystore.errors import DevCaError, RevocationUnknown
 from keystore.issued import (
     ISSUING_CERT,
     IdentityFiles,
@@ -422,6 +424,39 @@ class DevCA:
             )
             builder = builder.add_revoked_certificate(revoked)
         return builder.sign(key, hashes.SHA256())
+
+    def ocsp_response(
+        self, request: bytes, *, at: datetime, validity: timedelta = timedelta(hours=1)
+    ) -> bytes:
+        """Answer a DER OCSP request from this CA's records as of ``at`` (what a dev
+        OCSP responder serves): good, revoked, or unknown for serials it never issued;
+        ``unauthorized`` for another issuer, ``malformedRequest`` for junk."""
+        _aware(at, "at")
+        try:
+            info = ocsp.parse_request(request)
+        except RevocationUnknown:
+            return ocsp.build_error_response(OCSPResponseStatus.MALFORMED_REQUEST)
+        if not ocsp.request_matches(info, self.issuing):
+            return ocsp.build_error_response(OCSPResponseStatus.UNAUTHORIZED)
+        serial = format(info.serial_number, "x")
+        revoked = self._dict("revoked").get(serial)
+        status = ocsp.OcspCertStatus.GOOD
+        if serial not in self._dict("issued"):
+            status = ocsp.OcspCertStatus.UNKNOWN
+        elif revoked is not None and datetime.fromisoformat(str(revoked["at"])) <= at:
+            status = ocsp.OcspCertStatus.REVOKED
+        return ocsp.build_response(
+            request=info,
+            issuer=self.issuing,
+            responder_cert=self.issuing,
+            responder_key=self._issuing_key,
+            status=status,
+            this_update=at,
+            next_update=at + validity,
+            revoked_at=None if revoked is None else datetime.fromisoformat(str(revoked["at"])),
+            revocation_reason=None if revoked is None else x509.ReasonFlags(revoked["reason"]),
+            nonce=info.nonce,
+        )
 
     def publish_crls(self, *, at: datetime) -> tuple[Path, Path]:
         """Write ``crl.pem`` and ``root-crl.pem`` as of ``at`` (the file: CRL DPs)."""

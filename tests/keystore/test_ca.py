@@ -198,3 +198,36 @@ def test_shared_pki_fixture(pki: Any) -> None:
     assert pki.expired.certificate.not_valid_after_utc < pki.at
     assert pki.not_yet_valid.certificate.not_valid_before_utc > pki.at
     assert pki.weak_key.certificate.public_key().key_size == 1024
+
+
+def test_dev_ca_answers_ocsp_requests(tmp_path: Path) -> None:
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    from keystore import ocsp
+
+    ca = DevCA.init(tmp_path / "ca", now=NOW)
+    good = ca.issue_signing("G22", "x", valid_from=NOW).certificate
+    bad = ca.issue_signing("G22", "y", valid_from=NOW).certificate
+    ca.revoke(bad, at=NOW + timedelta(hours=1))
+    at = NOW + timedelta(hours=2)
+
+    def status(cert: x509.Certificate, issuer: x509.Certificate) -> object:
+        answer = ca.ocsp_response(ocsp.build_request(cert, issuer, nonce=b"n1"), at=at)
+        return ocsp.check_response(answer, cert=cert, issuer=issuer, at=at, nonce=b"n1").status
+
+    assert status(good, ca.issuing) is ocsp.OcspCertStatus.GOOD
+    assert status(bad, ca.issuing) is ocsp.OcspCertStatus.REVOKED
+    other = DevCA.init(tmp_path / "other", now=NOW)  # same issuer name, unknown key
+    stranger = other.issue_signing("G22", "z", valid_from=NOW).certificate
+    refused = x509_ocsp.load_der_ocsp_response(
+        ca.ocsp_response(ocsp.build_request(stranger, other.issuing), at=at)
+    )
+    assert refused.response_status is x509_ocsp.OCSPResponseStatus.UNAUTHORIZED
+    junk = x509_ocsp.load_der_ocsp_response(ca.ocsp_response(b"junk", at=at))
+    assert junk.response_status is x509_ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+    # a serial this CA never issued (a stale copy of the CA state answers "unknown")
+    stale = DevCA.load(tmp_path / "ca")
+    newer = ca.issue_signing("G22", "w", valid_from=NOW).certificate
+    answer = stale.ocsp_response(ocsp.build_request(newer, ca.issuing), at=at)
+    result = ocsp.check_response(answer, cert=newer, issuer=ca.issuing, at=at)
+    assert result.status is ocsp.OcspCertStatus.UNKNOWN
