@@ -27,7 +27,7 @@ __all__ = ["DIGEST_PREFIX", "build_receipt", "check_receipt", "receipt_digest"]
 
 DIGEST_PREFIX = "sha256="
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_DIGEST_IN_TEXT = re.compile(r"(?:^|\s)sha256=([0-9a-f]{64})(?:\s|$)")
+_DIGEST_IN_TEXT = re.compile(r"(?<!\S)sha256=([0-9a-f]{64})(?!\S)")
 
 
 def build_receipt(

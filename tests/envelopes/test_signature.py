@@ -35,7 +35,7 @@ from envelopes.signature import (
 from keystore.ca import Issued
 
 if TYPE_CHECKING:
-    from conftest import Pki
+    from tests.conftest import Pki
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 HEADER = f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader"

@@ -21,7 +21,7 @@ from envelopes.signature import DS_NS, ENVELOPED, EXC_C14N, sign, verify
 from keystore.ca import Issued, pem
 
 if TYPE_CHECKING:
-    from conftest import Pki
+    from tests.conftest import Pki
 
 pytestmark = pytest.mark.xmlsec1
 
