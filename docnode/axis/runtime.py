@@ -129,17 +129,21 @@ async def run_until_signal(
             loop.remove_signal_handler(sig)
 
 
+def location_of(settings: Settings) -> AxisLocation:
+    """Where an axis run from a node config keeps its state (rule 1)."""
+    return AxisLocation(settings.store.url, settings.store.blobs_dir, settings.node.data_dir)
+
+
 async def run_axis_role(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """``docnode run`` with ``role = "axis"`` (rule 1): the node's ``[store]``, ``[trust]``
     and ``[limits]``, VXP served on ``[listen] direct``; client systems are registered with
-    ``docnode axis register-system --data <node data_dir>`` (same master key folder)."""
+    ``docnode axis register-system -c CONFIG`` (master key in ``data_dir`` or the env)."""
     from docnode.verification import context_from_settings
 
     listen = settings.listen.direct
     if listen is None:
         raise ConfigInvalid(['[listen] direct: the axis role serves VXP there; set it'])
-    location = AxisLocation(settings.store.url, settings.store.blobs_dir,
-                            settings.node.data_dir)
+    location = location_of(settings)
     verification = context_from_settings(settings)
     limits = settings.limits.to_limits()
     async with open_axis(location, verification=verification, environ=os.environ) as parts:

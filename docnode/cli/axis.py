@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docnode import errors
+from docnode.axis.runtime import AxisLocation
 from docnode.config import HostPort
 from docnode.verification import SIGNATURE_LEGACY_ALLOWED, SIGNATURE_REQUIRED, build_context
 
@@ -30,7 +31,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds.required = True
 
     reg = cmds.add_parser("register-system", help="register (or update) a client system")
-    reg.add_argument("--data", type=Path, required=True, help="the axis data folder")
+    where = reg.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="the axis data folder (docnode axis serve)")
+    where.add_argument("-c", "--config", type=Path,
+                       help='a node config with role = "axis" (its [store] and data_dir)')
     reg.add_argument("--system-id", required=True)
     src = reg.add_mutually_exclusive_group(required=True)
     src.add_argument("--secret-env", metavar="VAR", help="environment variable holding the secret")
@@ -77,16 +81,24 @@ def _read_secret(args: argparse.Namespace) -> bytes:
     return secret
 
 
+def _location(args: argparse.Namespace) -> AxisLocation:
+    from docnode.axis.runtime import AxisLocation, location_of
+    from docnode.config import load_config
+
+    if args.data is not None:
+        return AxisLocation.in_dir(args.data)
+    return location_of(load_config(args.config))
+
+
 def _register(args: argparse.Namespace) -> int:
     from docnode.axis.hub import register_system
-    from docnode.axis.runtime import AxisLocation
     from docnode.axis.secrets import SecretSealer, load_master_key
     from docnode.store import Store
     from envelopes.organ import OrganId
 
     secret = _read_secret(args)
     organ_ids = [str(OrganId.parse(o)) for o in args.organ_ids]
-    location = AxisLocation.in_dir(args.data)
+    location = _location(args)
 
     async def run() -> None:
         location.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -99,7 +111,8 @@ def _register(args: argparse.Namespace) -> int:
             await store.close()
 
     asyncio.run(run())
-    result = {"system_id": args.system_id, "organ_ids": organ_ids, "data": str(args.data)}
+    result = {"system_id": args.system_id, "organ_ids": organ_ids,
+              "data": str(location.key_dir)}
     if args.json:
         print(json.dumps(result))
     else:
