@@ -31,7 +31,7 @@ from cryptography import x509
 
 from keystore import ocsp
 from keystore.errors import CertificateRevoked, Reason, RevocationUnknown, TrustConfigInvalid
-from keystore.trust import crl_urls, load_crl, ocsp_urls
+from keystore.trust import TrustStore, crl_urls, load_crl, ocsp_urls
 
 DEFAULT_TIMEOUT_S = 10.0
 """Total time allowed for one OCSP exchange or CRL download."""
@@ -253,6 +253,26 @@ async def fetch_crls_for(
     return crls, failures
 
 
+async def refresh_crls(
+    fetcher: RevocationFetcher, store: TrustStore, certs: Iterable[x509.Certificate]
+) -> list[RevocationUnknown]:
+    """Fetch the CRLs ``certs`` point to and install, in one step, every one newer than
+    what ``store`` holds for its issuer (which empties the store's validation cache).
+    Older or equal CRLs change nothing. Returns the fetch failures (for the log)."""
+    fresh, failures = await fetch_crls_for(fetcher, certs)
+    current = {crl.issuer: crl for crl in store.crls}
+    changed = False
+    for crl in fresh:
+        held = current.get(crl.issuer)
+        if held is None or crl.last_update_utc > held.last_update_utc:
+            current[crl.issuer] = crl
+            changed = True
+    if changed:
+        others = [c for c in store.crls if c.issuer not in current]
+        store.replace_crls([*others, *current.values()])
+    return failures
+
+
 __all__: Sequence[str] = (
     "DEFAULT_FETCH_LIMITS",
     "AiohttpRevocationFetcher",
@@ -260,4 +280,5 @@ __all__: Sequence[str] = (
     "RevocationFetcher",
     "fetch_crls_for",
     "ocsp_status",
+    "refresh_crls",
 )

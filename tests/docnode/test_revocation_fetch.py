@@ -22,6 +22,7 @@ from docnode.revocation import (
     FetchLimits,
     fetch_crls_for,
     ocsp_status,
+    refresh_crls,
 )
 from keystore import ocsp
 from keystore.ca import DevCA
@@ -227,3 +228,21 @@ async def test_borrowed_session_stays_open(responder: Responder) -> None:
         await fetcher.fetch_crl(f"{responder.base}/crl.der")
         await fetcher.close()
         assert not session.closed
+
+
+async def test_refresh_crls_installs_only_newer_ones(responder: Responder) -> None:
+    leaf = responder.leaf()
+    old = responder.ca.crl(at=NOW - timedelta(hours=1))
+    store = TrustStore(
+        anchors=[responder.ca.root], intermediates=[responder.ca.issuing], crls=[old]
+    )
+    store.validate(leaf, at=NOW)
+    responder.ca.revoke(leaf, at=NOW - timedelta(minutes=1))
+    async with AiohttpRevocationFetcher() as fetcher:
+        failures = await refresh_crls(fetcher, store, [leaf])
+        assert failures == [] and store.version == 1
+        with pytest.raises(CertificateRevoked):
+            store.validate(leaf, at=NOW)
+        # the server's CRL is as of NOW each time: not newer, nothing changes
+        await refresh_crls(fetcher, store, [leaf])
+    assert store.version == 1
