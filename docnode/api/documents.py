@@ -42,6 +42,7 @@ from docnode.metadata import edoc_from_metadata
 from docnode.service import SubmitResult
 from docnode.store import (
     Delivery,
+    DeliveryState,
     Direction,
     Document,
     DocumentKind,
@@ -54,6 +55,7 @@ from envelopes.read import read_packet
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 MAX_KEY_LEN = 255
+DELIVERY_STATES = frozenset(s.value for s in DeliveryState)
 
 
 # --- submit ------------------------------------------------------------------------------
@@ -234,8 +236,12 @@ async def _list(request: web.Request, direction: Direction) -> web.StreamRespons
     else:
         mine = col(Delivery.document_id) == col(Document.id)
         if status:
-            q = q.where(exists().where(mine, or_(col(Delivery.status_code) == status,
-                                                 col(Delivery.state) == status)))
+            # The state column binds through its enum: only compare a known state's value.
+            match = (col(Delivery.status_code) == status
+                     if status not in DELIVERY_STATES
+                     else or_(col(Delivery.status_code) == status,
+                              col(Delivery.state) == DeliveryState(status)))
+            q = q.where(exists().where(mine, match))
         if party:
             q = q.where(exists().where(mine, col(Delivery.recipient_organ_id) == party))
     if text:

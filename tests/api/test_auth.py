@@ -60,7 +60,8 @@ async def test_scope_refuses_other_organisations(client: Client, a: Node, b: Nod
     with pytest.raises(ValidationFailed) as err:
         await create_token(a.store, name="x", organ_ids=[B_ORGAN],
                            served=a.settings.node.organ_ids, now=datetime.now(UTC))
-    assert err.value.detail["errors"][0]["field"] == "organ_id[0]"
+    problems: Any = err.value.detail["errors"]
+    assert problems[0]["field"] == "organ_id[0]"
     _info, token = await create_token(a.store, name="clerk", organ_ids=[A_ORGAN],
                                       served=a.settings.node.organ_ids, now=datetime.now(UTC))
     # Submitting "from" another organisation is forbidden.

@@ -190,3 +190,10 @@ async def test_unknown_document_is_404(client: Client, token: str) -> None:
     resp = await client.get("/api/v1/documents/nope", headers=bearer(token))
     assert resp.status == 404
     assert (await resp.json())["code"] == "not_found"
+
+
+async def test_unknown_status_filter_matches_nothing(client: Client, token: str) -> None:
+    await _submit(client, token)
+    for params in ({"status": "no-such-state"}, {"status": "99"}):
+        resp = await client.get("/api/v1/outbox", params=params, headers=bearer(token))
+        assert resp.status == 200 and (await resp.json())["items"] == []
