@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _signing_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--key", required=True, type=Path, help="signing key (PEM, may be encrypted)")
+    p.add_argument("--key", required=True, type=Path, help="signing key (encrypted PKCS#8 PEM)")
     p.add_argument("--cert", required=True, type=Path, help="signing certificate (PEM)")
     p.add_argument(
         "--chain", action="append", type=Path, default=[], help="intermediate CA (PEM), repeat"
