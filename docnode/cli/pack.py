@@ -127,10 +127,9 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from envelopes.packet import pack_edoc
-
     from docnode.metadata import FileInput, edoc_from_metadata
     from envelopes.edxml import AttachmentEncoding
+    from envelopes.packet import pack_edoc
 
     meta = read_metadata(args.meta)
     files = []
@@ -157,9 +156,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_pack_status(args: argparse.Namespace) -> int:
-    from envelopes.packet import pack_status
-
     from docnode.metadata import status_from_metadata
+    from envelopes.packet import pack_status
 
     status = status_from_metadata(read_metadata(args.meta), now=datetime.now(UTC))
     ident = _identity(args)
