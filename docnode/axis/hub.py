@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import col
 
 from docnode import errors
@@ -192,6 +192,16 @@ class AxisHub:
         log.info("axis_received", doc_id=msg.id, organ_id=sender, kind=kind.value,
                  recipients=list(recipients), unverified=verified.unverified)
         return msg.id
+
+    async def prune_seen(self, *, older_than: timedelta) -> int:
+        """Forget replay-cache entries older than ``older_than``. Safe: a replay of a pruned
+        request finds its message by (From, packet SHA-256) and gets the same DocId again,
+        creating no copy (rule 1)."""
+        cutoff = self._clock.now() - older_than
+        async with self._store.transaction() as tx:
+            result = await tx.session.execute(
+                delete(AxisSeenRequest).where(col(AxisSeenRequest.seen_at) < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def _owners(self, organ_ids: Sequence[str]) -> dict[str, str]:
         async with self._store.reader() as tx:

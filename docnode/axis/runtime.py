@@ -13,11 +13,13 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -37,6 +39,9 @@ log = get_logger("axis")
 
 DB_NAME = "axis.sqlite3"
 SHUTDOWN_S = 15.0
+HOUSEKEEPING_S = 3600.0
+SEEN_RETENTION = timedelta(days=30)
+"""How long a sendEdoc's HMAC stays in the replay cache (see ``AxisHub.prune_seen``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +112,25 @@ async def serve_axis(
         log.info("axis_listening", host=bound[0], port=bound[1])
         if on_started is not None:
             on_started(bound)
+        housekeeping = asyncio.create_task(_housekeeping(parts, stop), name="axis-housekeeping")
         await stop.wait()
+        await housekeeping
     finally:
         await runner.cleanup()
         log.info("axis_stopped")
+
+
+async def _housekeeping(parts: AxisParts, stop: asyncio.Event) -> None:
+    """Prune the replay cache once an hour (entries older than ``SEEN_RETENTION``)."""
+    while not stop.is_set():
+        try:
+            pruned = await parts.hub.prune_seen(older_than=SEEN_RETENTION)
+            if pruned:
+                log.info("axis_replay_cache_pruned", entries=pruned)
+        except Exception:  # a failed sweep is retried at the next tick; serving goes on
+            log.exception("axis_housekeeping_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_S)
 
 
 async def run_until_signal(

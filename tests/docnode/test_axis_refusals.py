@@ -6,6 +6,8 @@ acknowledges ``fail`` gets the packet again on a later poll, a bounded number of
 from __future__ import annotations
 
 import json
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,27 @@ async def test_replayed_request_is_refused(pki: Pki, tmp_path: Path) -> None:
         with pytest.raises(errors.ReplayedRequest):
             vxp.parse_response(json.dumps(answers[1]).encode())
         assert await axis.client("sys.b").count_receive_edoc() == 1
+        # once the cache forgets it, the replay is harmless: same DocId, no second copy
+        assert await axis.parts.hub.prune_seen(older_than=timedelta(0)) == 1
+        async with axis.session.post(f"{axis.url}/{req.path}", data=req.body,
+                                     headers=list(req.headers)) as resp:
+            again = json.loads(await resp.read())
+        assert again["ErrorCode"] == "0" and again["DocId"] == answers[0]["DocId"]
+        assert await axis.client("sys.b").count_receive_edoc() == 1
+
+
+async def test_secrets_are_never_logged(pki: Pki, tmp_path: Path,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running_axis(pki, tmp_path) as axis:
+        bad = axis.client("sys.a", secret=b"wrong-secret-value")
+        with pytest.raises(errors.AxisAuthFailed):
+            await bad.get_received_edoc_list()
+        await axis.client("sys.a").send_edoc(signed_edoc(pki), from_=A_ORGAN)
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "axis_auth_failed" in text
+    for secret in (*SECRETS.values(), b"wrong-secret-value"):
+        assert secret.decode() not in text
 
 
 async def test_sending_as_an_organ_the_system_does_not_own(pki: Pki, tmp_path: Path) -> None:
