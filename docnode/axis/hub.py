@@ -54,6 +54,9 @@ from envelopes.model import Edoc, StatusMessage
 
 log = get_logger("axis")
 
+MAX_LISTED = 500
+"""Copies listed per getReceivedEdocList (oldest first); the next poll lists the rest."""
+
 
 @dataclass(frozen=True, slots=True)
 class AxisPolicy:
@@ -224,7 +227,8 @@ class AxisHub:
                 select(AxisCopy, AxisMessage).join(
                     AxisMessage, col(AxisMessage.id) == col(AxisCopy.message_id))
                 .where(*self._visible(system_id, message_type))  # type: ignore[arg-type]
-                .order_by(col(AxisCopy.created_at), col(AxisCopy.id)))).all()
+                .order_by(col(AxisCopy.created_at), col(AxisCopy.id))
+                .limit(MAX_LISTED))).all()
         return [{"docId": c.id, "serviceType": "eDoc", "messageType": c.message_type,
                  "created_time": _fmt(c.created_at), "updated_time": _fmt(c.updated_at),
                  "from": m.from_organ_id, "to": c.recipient_organ_id, "status": c.state.value,
