@@ -19,9 +19,8 @@ Rules:
    and its age is NEVER checked (§2.1: the SDK fixes it once per service object). Replay
    protection is the axis's seen-request cache (``docnode.axis``), keyed on what this module
    returns as :attr:`VerifiedRequest.replay_key`.
-5. Responses always carry string ``status``, ``ErrorCode`` and ``ErrorDesc``; sendEdoc always
-   a ``DocId``; no JSON ``null`` anywhere (the SDK drops an answer holding one, §4): builders
-   turn ``None`` into ``""``. Response parsing maps ``ErrorCode`` to our error classes.
+5. Responses (§4) are built and parsed by ``vxp_responses``, re-exported here: always
+   ``status``/``ErrorCode``/``ErrorDesc``, sendEdoc always a ``DocId``, never a JSON null.
 """
 
 from __future__ import annotations
@@ -33,9 +32,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from docnode import errors
+from docnode.transport.vxp_responses import (
+    ERROR_OK,
+    encode_response,
+    fail_response,
+    ok_response,
+    parse_response,
+)
 
 PREFIX = "XroadVnpt-"
 USER_AGENT = "JAVASDKAgent/1.0.0 XRoad/VPCP"
@@ -44,7 +49,6 @@ SERVICE_TYPE = "eDoc"
 JSON_CONTENT_TYPE = "application/json"
 OCTET_CONTENT_TYPE = "application/octet-stream"
 CRLF = b"\r\n"
-ERROR_OK = "0"
 
 SIGN_HEADER_KEY = PREFIX + "sign-header-key"
 SIGN_HEADER = PREFIX + "sign-header"
@@ -361,65 +365,24 @@ def parse_to(value: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(x.strip() for x in parsed if x.strip()))
 
 
-# --- §4 responses ---------------------------------------------------------------------
-
-
-def _no_null(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, Mapping):
-        return {str(k): _no_null(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_no_null(v) for v in value]
-    return value
-
-
-def ok_response(**fields: Any) -> dict[str, Any]:
-    """A success answer (``status`` OK, ``ErrorCode`` "0"); ``None`` anywhere becomes ``""``."""
-    return _no_null({"status": "OK", "ErrorCode": ERROR_OK, "ErrorDesc": "", **fields})  # type: ignore[no-any-return]
-
-
-def fail_response(code: str, description: str, **fields: Any) -> dict[str, Any]:
-    """A failure answer; ``code`` is our stable error code, the description ASCII only
-    (sendEdoc answers are decoded as US-ASCII by the SDK)."""
-    ascii_desc = description.encode("ascii", "replace").decode("ascii")
-    return _no_null({"status": "FAIL", "ErrorCode": code, "ErrorDesc": ascii_desc, **fields})  # type: ignore[no-any-return]
-
-
-def encode_response(answer: Mapping[str, Any]) -> bytes:
-    return json.dumps(_no_null(answer), separators=(",", ":"), ensure_ascii=False).encode()
-
-
-_CODE_CLASSES: dict[str, type[errors.DocnodeError]] = {
-    errors.AxisAuthFailed.code: errors.AxisAuthFailed,
-    errors.ReplayedRequest.code: errors.ReplayedRequest,
-}
-
-
-def parse_response(body: bytes) -> dict[str, Any]:
-    """The JSON answer of a call; raise the mapped error when it is not a success.
-
-    ``axis_auth_failed`` / ``replayed_request`` map to their classes; codes of a refused packet
-    (ours are the registry's non-retryable codes, another axis's are opaque) map to
-    ``axis_rejected`` when our registry calls them permanent, anything else to ``axis_error``
-    (retryable). ``detail["axis_code"]`` always carries the axis's ErrorCode.
-    """
-    try:
-        answer = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.AxisError("the axis answer is not JSON") from exc
-    if not isinstance(answer, dict):
-        raise errors.AxisError("the axis answer is not a JSON object")
-    code = str(answer.get("ErrorCode", ""))
-    status = str(answer.get("status", ""))
-    if code == ERROR_OK and status.upper() in ("OK", "SUCCESS"):
-        return answer
-    desc = str(answer.get("ErrorDesc", ""))[:500]
-    detail: dict[str, object] = {"axis_code": code, "axis_status": status}
-    cls = _CODE_CLASSES.get(code)
-    if cls is not None:
-        raise cls(f"axis: {desc}", detail=detail)
-    spec = errors.REGISTRY.get(code)
-    if spec is not None and not spec.retryable:
-        raise errors.AxisRejected(f"axis refused ({code}): {desc}", detail=detail)
-    raise errors.AxisError(f"axis error ({code or status or 'no code'}): {desc}", detail=detail)
+__all__ = [
+    "ERROR_OK",
+    "AckStatus",
+    "MessageType",
+    "Operation",
+    "SignedRequest",
+    "VerifiedRequest",
+    "build_request",
+    "encode_response",
+    "fail_response",
+    "hash_file",
+    "hash_header",
+    "java_string_hash",
+    "ok_response",
+    "parse_response",
+    "parse_to",
+    "sdk_key_order",
+    "sdk_timestamp",
+    "sign_header_json",
+    "verify_request",
+]
