@@ -122,6 +122,7 @@ function setView(name) {
 }
 
 async function open(name) {
+  show("");
   setView(name);
   if (name === "inbox" || name === "outbox") await loadList(name, false);
 }
