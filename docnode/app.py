@@ -35,6 +35,7 @@ from docnode.config import Role, Settings
 from docnode.delivery import StoredPacketSender, StoreRecorder
 from docnode.directory import Directory
 from docnode.dispatch import Dispatcher, DispatchPolicy
+from docnode.group_commit import GroupCommitter
 from docnode.health import HealthResult, run_checks, tcp_reachable
 from docnode.logging import configure_logging, get_logger
 from docnode.metrics import METRICS, MeteredReceiver, NodeMetrics, metrics_response
@@ -122,10 +123,12 @@ async def open_node(
         directory = Directory(settings.peers, axis_configured=settings.axis is not None,
                               stored=stored)
         signer = PacketSigner(identity, offloader)
+        # One group committer for the node's hot write paths (docnode.group_commit).
+        writer = GroupCommitter(store)
         service = NodeService(
             organ_ids=settings.node.organ_ids, names=settings.node.name_of, store=store,
             signer=signer, verification=verification, offloader=offloader,
-            directory=directory, clock=clock,
+            directory=directory, clock=clock, writer=writer,
         )
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max(8, settings.delivery.workers * 2)),
@@ -140,7 +143,7 @@ async def open_node(
             StoredPacketSender(
                 store, client, ssl_for=peer_ssl.get,
                 axis=None if axis_client is None else AxisSender(axis_client)),
-            StoreRecorder(store, queue, actor="worker"),
+            StoreRecorder(store, queue, actor="worker", writer=writer),
             store=store, queue=queue, session=session, clock=clock)
         dispatcher = Dispatcher(
             queue=queue, retry_policy=queue.policy, sender=sender, recorder=recorder,

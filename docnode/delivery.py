@@ -19,6 +19,7 @@ from typing import Protocol
 
 from docnode import errors
 from docnode.directory import Route, RouteKind
+from docnode.group_commit import GroupCommitter
 from docnode.logging import bind, get_logger
 from docnode.queue import Queue, QueueItem, RetryDecision
 from docnode.store import DeliveryState, EventKind, Store, Transaction, WorkKind
@@ -79,17 +80,20 @@ class StoredPacketSender:
 class StoreRecorder:
     """``dispatch.OutcomeRecorder`` over the store and the queue (rules 2-4)."""
 
-    def __init__(self, store: Store, queue: Queue, *, actor: str) -> None:
+    def __init__(self, store: Store, queue: Queue, *, actor: str,
+                 writer: GroupCommitter | None = None) -> None:
         self._store = store
         self._queue = queue
         self._actor = actor
+        self._writer = writer or GroupCommitter(store)
 
     async def delivered(self, item: QueueItem, delivery: Delivery, *, now: datetime) -> None:
         if delivery.axis_doc_id is not None:
             await self._axis_accepted(item, delivery.axis_doc_id, now=now)
             return
         receipt_sha = await self._store.blobs.put(delivery.receipt)
-        async with self._store.transaction() as tx:
+
+        async def unit(tx: Transaction) -> None:
             await self._queue.complete(item, tx=tx)
             row = await tx.set_delivery_state(
                 item.ref, DeliveryState.DELIVERED, now=now, attempts=item.attempts,
@@ -105,6 +109,9 @@ class StoreRecorder:
                           "receipt_signer": delivery.evidence.signer_organ_id,
                           "status_code": "01" if item.kind is WorkKind.DELIVER_EDOC else None},
             )
+
+        # The hot path: concurrent outcomes share one commit (docnode.group_commit).
+        await self._writer.run(unit)
         log.info("delivered", delivery_id=item.ref, attempts=item.attempts,
                  receipt_sha256=receipt_sha, duplicate=delivery.duplicate)
 

@@ -31,10 +31,11 @@ from datetime import datetime
 from docnode import errors
 from docnode.clock import Clock
 from docnode.directory import Directory
+from docnode.group_commit import GroupCommitter
 from docnode.logging import bind, get_logger
 from docnode.offload import Offloader
 from docnode.signer import PacketSigner
-from docnode.store import Store
+from docnode.store import Store, Transaction
 from docnode.store.enums import Direction, DocumentKind, EventKind, Verification, WorkKind
 from docnode.transport.direct_client import ReceiptEvidence
 from docnode.transport.direct_server import PeerInfo, ReceiveOutcome
@@ -97,6 +98,7 @@ class NodeService:
         directory: Directory,
         clock: Clock,
         on_queued: Callable[[], None] = lambda: None,
+        writer: GroupCommitter | None = None,
     ) -> None:
         self.organ_ids = tuple(organ_ids)
         self._names = names
@@ -107,6 +109,8 @@ class NodeService:
         self.directory = directory
         self._clock = clock
         self._on_queued = on_queued
+        # Hot write paths (submit, receive) share commits with concurrent callers.
+        self._writer = writer or GroupCommitter(store)
 
     def set_on_queued(self, callback: Callable[[], None]) -> None:
         """Who to wake after a commit that queued work (the dispatcher, in ``run``)."""
@@ -134,7 +138,8 @@ class NodeService:
         sha = await self.store.blobs.put(data)
         now = self._clock.now()
         with bind(document_id=edoc.document_id, organ_id=sender):
-            async with self.store.transaction() as tx:
+
+            async def unit(tx: Transaction) -> tuple[str, dict[str, str]]:
                 earlier = await tx.find_documents(
                     edoc.document_id, from_organ_id=sender, direction=Direction.OUT,
                     kind=DocumentKind.EDOC,
@@ -168,8 +173,11 @@ class NodeService:
                     )
                     deliveries[oid] = d.id
                 tx.after_commit(self._on_queued)
+                return doc.id, deliveries
+
+            doc_id, deliveries = await self._writer.run(unit)
             log.info("submitted", recipients=recipients, packet_sha256=sha)
-        return SubmitResult(doc.id, edoc.document_id, sha, deliveries)
+        return SubmitResult(doc_id, edoc.document_id, sha, deliveries)
 
     # --- receive (rules 2-4) ---------------------------------------------------------------
 
@@ -248,31 +256,34 @@ class NodeService:
             )
             await self.store.blobs.put(data)
             receipt_sha = await self.store.blobs.put(receipt)
+
+            async def unit(tx: Transaction) -> None:
+                doc = await tx.add_document(
+                    direction=Direction.IN, kind=DocumentKind.EDOC, organ_id=ours,
+                    counterparty=sender, edxml_document_id=edoc.document_id,
+                    from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
+                    created_at=now, subject=edoc.subject, code=str(edoc.code),
+                    promulgation_date=edoc.promulgation_info.promulgation_date,
+                    business_doc_type=int(edoc.business.doc_type),
+                    verification=_verification(verified),
+                )
+                await tx.add_inbox(document_id=doc.id, organ_id=ours, from_organ_id=sender,
+                                   edxml_document_id=edoc.document_id, packet_sha256=sha,
+                                   received_at=now)
+                await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                        document_id=doc.id, now=now)
+                await tx.append_event(
+                    kind=EventKind.RECEIVED, at=now, actor=f"peer:{sender}",
+                    document_id=doc.id, evidence=_evidence(verified),
+                )
+                await tx.append_event(
+                    kind=EventKind.RECEIPT_SENT, at=now, actor="system", document_id=doc.id,
+                    evidence={"receipt_sha256": receipt_sha, "status_code": "01"},
+                )
+                await tx.set_inbox_status(doc.id, StatusCode.ARRIVED.value, at=now)
+
             try:
-                async with self.store.transaction() as tx:
-                    doc = await tx.add_document(
-                        direction=Direction.IN, kind=DocumentKind.EDOC, organ_id=ours,
-                        counterparty=sender, edxml_document_id=edoc.document_id,
-                        from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
-                        created_at=now, subject=edoc.subject, code=str(edoc.code),
-                        promulgation_date=edoc.promulgation_info.promulgation_date,
-                        business_doc_type=int(edoc.business.doc_type),
-                        verification=_verification(verified),
-                    )
-                    await tx.add_inbox(document_id=doc.id, organ_id=ours, from_organ_id=sender,
-                                       edxml_document_id=edoc.document_id, packet_sha256=sha,
-                                       received_at=now)
-                    await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
-                                            document_id=doc.id, now=now)
-                    await tx.append_event(
-                        kind=EventKind.RECEIVED, at=now, actor=f"peer:{sender}",
-                        document_id=doc.id, evidence=_evidence(verified),
-                    )
-                    await tx.append_event(
-                        kind=EventKind.RECEIPT_SENT, at=now, actor="system", document_id=doc.id,
-                        evidence={"receipt_sha256": receipt_sha, "status_code": "01"},
-                    )
-                    await tx.set_inbox_status(doc.id, StatusCode.ARRIVED.value, at=now)
+                await self._writer.run(unit)
             except errors.Conflict:
                 # A concurrent request with the same key won the race (UNIQUE keys): answer
                 # as if we had seen it first.
@@ -339,58 +350,62 @@ class NodeService:
             )
             await self.store.blobs.put(data)
             receipt_sha = await self.store.blobs.put(receipt)
+
+            async def unit(tx: Transaction) -> bool:
+                doc = await tx.add_document(
+                    direction=Direction.IN, kind=DocumentKind.STATUS, organ_id=ours,
+                    counterparty=sender, edxml_document_id=rf.document_id,
+                    from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
+                    created_at=now, code=rf.code, status_code=code,
+                    verification=_verification(verified),
+                )
+                delivery = await tx.find_delivery_for_status(
+                    rf.document_id, recipient_organ_id=sender)
+                await tx.add_received_status(
+                    document_id=doc.id, from_organ_id=sender,
+                    response_for_document_id=rf.document_id, status_code=code,
+                    timestamp=status.timestamp, packet_sha256=sha, received_at=now,
+                    delivery_id=None if delivery is None else delivery.id,
+                )
+                await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                        document_id=doc.id, now=now)
+                evidence = {**_evidence(verified), "status_code": code,
+                            "timestamp": status.timestamp.isoformat(),
+                            "description": status.description,
+                            "status_document_id": doc.id, "receipt_sha256": receipt_sha}
+                # A take-back request (13) comes from the original SENDER: it is about a
+                # document we received, so it belongs on that inbox entry (spec §2.4).
+                taken_back = None
+                if delivery is None and code == StatusCode.TAKE_BACK.value:
+                    taken_back = await tx.find_inbox(sender, rf.document_id)
+                if taken_back is not None:
+                    await tx.append_event(
+                        kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
+                        document_id=taken_back.document_id, evidence=evidence)
+                elif delivery is None:
+                    await tx.append_event(kind=EventKind.SECURITY, at=now,
+                                          actor=f"peer:{sender}", document_id=doc.id,
+                                          evidence={**evidence, "problem": "orphan_status"})
+                else:
+                    if not _shown_is_later(delivery.status_code, delivery.status_at,
+                                           code, status.timestamp):
+                        await tx.set_delivery_status(delivery.id, code,
+                                                     at=status.timestamp, now=now)
+                    await tx.append_event(
+                        kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
+                        document_id=delivery.document_id, delivery_id=delivery.id,
+                        evidence=evidence,
+                    )
+                return delivery is None and taken_back is None
+
             try:
-                async with self.store.transaction() as tx:
-                    doc = await tx.add_document(
-                        direction=Direction.IN, kind=DocumentKind.STATUS, organ_id=ours,
-                        counterparty=sender, edxml_document_id=rf.document_id,
-                        from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
-                        created_at=now, code=rf.code, status_code=code,
-                        verification=_verification(verified),
-                    )
-                    delivery = await tx.find_delivery_for_status(
-                        rf.document_id, recipient_organ_id=sender)
-                    await tx.add_received_status(
-                        document_id=doc.id, from_organ_id=sender,
-                        response_for_document_id=rf.document_id, status_code=code,
-                        timestamp=status.timestamp, packet_sha256=sha, received_at=now,
-                        delivery_id=None if delivery is None else delivery.id,
-                    )
-                    await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
-                                            document_id=doc.id, now=now)
-                    evidence = {**_evidence(verified), "status_code": code,
-                                "timestamp": status.timestamp.isoformat(),
-                                "description": status.description,
-                                "status_document_id": doc.id, "receipt_sha256": receipt_sha}
-                    # A take-back request (13) comes from the original SENDER: it is about a
-                    # document we received, so it belongs on that inbox entry (spec §2.4).
-                    taken_back = None
-                    if delivery is None and code == StatusCode.TAKE_BACK.value:
-                        taken_back = await tx.find_inbox(sender, rf.document_id)
-                    if taken_back is not None:
-                        await tx.append_event(
-                            kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
-                            document_id=taken_back.document_id, evidence=evidence)
-                    elif delivery is None:
-                        await tx.append_event(kind=EventKind.SECURITY, at=now,
-                                              actor=f"peer:{sender}", document_id=doc.id,
-                                              evidence={**evidence, "problem": "orphan_status"})
-                    else:
-                        if not _shown_is_later(delivery.status_code, delivery.status_at,
-                                               code, status.timestamp):
-                            await tx.set_delivery_status(delivery.id, code,
-                                                         at=status.timestamp, now=now)
-                        await tx.append_event(
-                            kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
-                            document_id=delivery.document_id, delivery_id=delivery.id,
-                            evidence=evidence,
-                        )
+                orphan = await self._writer.run(unit)
             except errors.Conflict:
                 again = await self._earlier_receipt(sha)
                 if again is not None:
                     return ReceiveOutcome(again, duplicate=True)
                 raise self._conflict(verified, key) from None
-            if delivery is None and taken_back is None:
+            if orphan:
                 log.security("orphan_status", status_code=code, packet_sha256=sha)
             else:
                 log.info("status_received", status_code=code)
