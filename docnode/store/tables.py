@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -267,6 +268,20 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: datetime = _col(UTCDateTime)
 
 
+class StoredBlob(SQLModel, table=True):
+    """Payload bytes kept IN the database (``[store] blobs = "database"``), so that several
+    machines sharing one store need no shared folder (DESIGN §5; :mod:`docnode.store.db_blobs`).
+    Empty while the filesystem blob store (the default) is in use."""
+
+    __tablename__: ClassVar[str] = "blobs"
+
+    sha256: str = _col(String(SHA256_LEN), primary_key=True)
+    size: int = _col(Integer)
+    data: bytes = _col(LargeBinary)
+    created_at: datetime = _col(UTCDateTime)
+
+
 TABLES = (Document, Delivery, Event, EventChainHead, InboxEntry, ReceivedStatus, Receipt,
           OutboxItem, Peer, IdempotencyKey)
-"""Every table of the store, in dependency order."""
+"""Every table of the store's first schema (0001), in dependency order; later tables
+(``blobs``, 0004) are in the metadata but not here."""
