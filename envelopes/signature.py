@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from base64 import b64decode
+import io
+from base64 import b64decode, b64encode
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml.algorithms import (
     CanonicalizationMethod,
@@ -47,6 +50,7 @@ from signxml.algorithms import (
 from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
+from ._canonical import canonicalize
 from .errors import (
     NotEdxml,
     SignatureInvalid,
@@ -126,9 +130,10 @@ def sign(
     header = _find_header(root)
     _check_unsigned(root)
     placeholder, splice = _insert_placeholder(header, data)
-    signer = _Signer(root, placeholder, method)
+    # With a splice the tree is not serialised, so attachment texts need not go back in.
+    signer = _Signer(root, placeholder, method, restore_texts=splice is None)
     try:
-        signer.sign(root, key=key, cert=[certificate, *chain])
+        signer.sign(root, key=key, key_info=_key_info(certificate, *chain))
     except Exception as exc:  # signxml / cryptography refusing the key or the input
         raise SignaturePolicyViolation(f"cannot sign: {exc}") from exc
     if splice is None:  # no safe place to splice: serialise the one tree
@@ -244,7 +249,12 @@ class _Signer(XMLSigner):
     """
 
     def __init__(
-        self, doc_root: etree._Element, placeholder: etree._Element, method: SignatureMethod
+        self,
+        doc_root: etree._Element,
+        placeholder: etree._Element,
+        method: SignatureMethod,
+        *,
+        restore_texts: bool,
     ) -> None:
         super().__init__(
             method=SignatureConstructionMethod.enveloped,
@@ -255,6 +265,7 @@ class _Signer(XMLSigner):
         self.namespaces = {"ds": DS_NS}
         self._doc_root = doc_root
         self._placeholder = placeholder
+        self._restore_texts = restore_texts
 
     @property
     def parser(self) -> etree.XMLParser:
@@ -264,11 +275,49 @@ class _Signer(XMLSigner):
         base: Any = super()  # signxml's processor methods are untyped
         return data if data is self._doc_root else base.get_root(data)
 
-    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> bytes:
-        if nodes is self._doc_root:
-            with _detached(self._placeholder):
-                return bytes(super()._c14n(nodes, algorithm, inclusive_ns_prefixes))
-        return bytes(super()._c14n(nodes, algorithm, inclusive_ns_prefixes))
+    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
+        if nodes is not self._doc_root:
+            return super()._c14n(nodes, algorithm, inclusive_ns_prefixes)
+        # The document is hashed as it is canonicalised, never held as one bytes object.
+        hasher = hashlib.sha256()
+        with _detached(self._placeholder):
+            canonicalize(
+                nodes,
+                write=hasher.update,
+                exclusive=algorithm.value.startswith(EXC_C14N.value),
+                with_comments=algorithm.value.endswith("#WithComments"),
+                inclusive_ns_prefixes=inclusive_ns_prefixes,
+                restore=self._restore_texts,
+            )
+        return _Hashed(hasher.digest())
+
+    def _get_digest(self, data: Any, algorithm: DigestAlgorithm) -> Any:
+        if isinstance(data, _Hashed):
+            if algorithm is not DigestAlgorithm.SHA256:  # pragma: no cover - sign uses SHA-256
+                raise SignaturePolicyViolation(f"unexpected digest {algorithm.name}")
+            return data.digest
+        return super()._get_digest(data, algorithm)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hashed:
+    """The SHA-256 of the canonical document, standing in for its bytes inside signxml."""
+
+    digest: bytes
+
+
+def _key_info(*certificates: x509.Certificate) -> etree._Element:
+    """KeyInfo/X509Data with the certificates (signer first), built once per certificate."""
+    key_info = etree.Element(_ds("KeyInfo"), nsmap={"ds": DS_NS})
+    x509_data = etree.SubElement(key_info, _ds("X509Data"))
+    for certificate in certificates:
+        etree.SubElement(x509_data, _ds("X509Certificate")).text = _b64_der(certificate)
+    return key_info
+
+
+@lru_cache(maxsize=64)
+def _b64_der(certificate: x509.Certificate) -> str:
+    return b64encode(certificate.public_bytes(Encoding.DER)).decode()
 
 
 @contextmanager
@@ -458,10 +507,7 @@ def _key_info_certificates(
     for node in x509_data[0].iterfind(_ds("X509Certificate")):
         try:
             der = b64decode("".join((node.text or "").split()), validate=True)
-            cert = x509.load_der_x509_certificate(der)
-            # cryptography decodes lazily: touch what this module uses, here, once.
-            _ = (cert.not_valid_before_utc, cert.public_key())
-            certs.append(cert)
+            certs.append(_load_certificate(der))
         except (
             binascii.Error,
             ValueError,
@@ -480,6 +526,15 @@ def _key_info_certificates(
     # The signer certificate comes first, then the chain (what we, xmlsec1 and .NET write);
     # if another certificate's key made the signature, verification fails.
     return certs[0], tuple(certs[1:])
+
+
+@lru_cache(maxsize=128)
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """Parse a KeyInfo certificate (cached: peers send the same few over and over)."""
+    cert = x509.load_der_x509_certificate(der)
+    # cryptography decodes lazily: touch what this module uses, here, once.
+    _ = (cert.not_valid_before_utc, cert.public_key())
+    return cert
 
 
 def _check_signer_key(
@@ -535,6 +590,26 @@ class _Verifier(XMLVerifier):
     def _get_digest(self, data: Any, algorithm: DigestAlgorithm) -> Any:
         self._digested = data
         return super()._get_digest(data, algorithm)
+
+    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
+        if nodes is not self._doc_root:
+            return super()._c14n(nodes, algorithm, inclusive_ns_prefixes)
+        # Attachments are written once into the output (see envelopes._canonical); our tree
+        # is discarded after verification, so their texts need not go back into it.
+        out = io.BytesIO()
+        canonicalize(
+            nodes,
+            write=out.write,
+            exclusive=algorithm.value.startswith(EXC_C14N.value),
+            with_comments=algorithm.value.endswith("#WithComments"),
+            inclusive_ns_prefixes=inclusive_ns_prefixes,
+            restore=False,
+        )
+        return out.getvalue()
+
+    def _check_cert_validity(self, cert: Any, cert_source: Any) -> None:
+        """Validity periods are keystore's check, at the moment it is asked about (module
+        rule 4); signxml's own check would read the clock (and format the subject name)."""
 
 
 @dataclass(frozen=True, slots=True)

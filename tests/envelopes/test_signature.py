@@ -20,6 +20,7 @@ from lxml import etree
 from signxml.exceptions import InvalidCertificate
 from signxml.verifier import XMLVerifier
 
+from envelopes._canonical import BIG_TEXT, canonicalize
 from envelopes.errors import EnvelopeError
 from envelopes.limits import Limits
 from envelopes.signature import (
@@ -532,3 +533,44 @@ def test_mutations_return_or_raise_envelope_error(small_signed: bytes, data: st.
         result = verify(bytes(mutated))
         # If it still verifies, the byte was outside what the signature covers.
         assert result.root.tag == f"{{{NS}}}edXML"
+
+
+# --- streamed canonicalisation (envelopes._canonical) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "QUJD" * (BIG_TEXT // 4 + 10),
+        ("a&b<c>d\r" * (BIG_TEXT // 8 + 3)) + "Tiếng Việt",
+        "docnode-c14n-marker-0-of-1 " * (BIG_TEXT // 20),
+    ],
+    ids=["base64", "escaped", "marker_collision"],
+)
+def test_streamed_c14n_equals_lxml(text: str) -> None:
+    root = etree.fromstring(unsigned_packet(b"x"))
+    node = root.find(f"{{{NS}}}AttachmentEncoded/{{{NS}}}Attachment/{{{NS}}}ContentTransferEncoded")
+    assert node is not None
+    node.text = text
+    expected = etree.tostring(root, method="c14n", exclusive=True)
+    chunks: list[bytes] = []
+    canonicalize(root, write=chunks.append)
+    assert b"".join(chunks) == expected
+    assert node.text == text  # restored
+    chunks.clear()
+    canonicalize(root, write=chunks.append, restore=False)
+    assert b"".join(chunks) == expected
+
+
+def test_big_attachment_with_markup_characters_signs_and_verifies(pki: Pki) -> None:
+    data = unsigned_packet(b"x").replace(
+        b"eA==</ContentTransferEncoded>",
+        ("a&amp;b&lt;c&gt;d&#13;" * (BIG_TEXT // 7)).encode() + b"</ContentTransferEncoded>",
+    )
+    signed = sign_with(pki.valid, data)
+    result = verify(signed)
+    node = result.root.find(
+        f"{{{NS}}}AttachmentEncoded/{{{NS}}}Attachment/{{{NS}}}ContentTransferEncoded"
+    )
+    assert node is not None
+    assert (node.text or "").startswith("a&b<c>d\r")
