@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import quote
@@ -55,6 +56,7 @@ from envelopes.read import read_packet
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 MAX_KEY_LEN = 255
+KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as in the OpenAPI pattern
 DELIVERY_STATES = frozenset(s.value for s in DeliveryState)
 
 
@@ -71,9 +73,10 @@ def idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_LEN or not key.isprintable():
+    if KEY_PATTERN.fullmatch(key) is None:
         raise errors.ValidationFailed("bad Idempotency-Key", detail={"errors": [
-            {"field": "Idempotency-Key", "message": f"1-{MAX_KEY_LEN} printable characters"}]})
+            {"field": "Idempotency-Key",
+             "message": f"1-{MAX_KEY_LEN} visible ASCII characters, no spaces"}]})
     return key
 
 

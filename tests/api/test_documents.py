@@ -197,3 +197,18 @@ async def test_unknown_status_filter_matches_nothing(client: Client, token: str)
     for params in ({"status": "no-such-state"}, {"status": "99"}):
         resp = await client.get("/api/v1/outbox", params=params, headers=bearer(token))
         assert resp.status == 200 and (await resp.json())["items"] == []
+
+
+async def test_bad_idempotency_key_is_422(client: Client, token: str) -> None:
+    resp = await client.post("/api/v1/documents", data=form(metadata()),
+                             headers={**bearer(token), "Idempotency-Key": "has space"})
+    assert resp.status == 422
+    assert (await resp.json())["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_unknown_route_and_method_are_problems(client: Client, token: str) -> None:
+    missing = await client.get("/api/v1/nothing-here", headers=bearer(token))
+    assert missing.status == 404 and missing.content_type == "application/problem+json"
+    wrong = await client.delete("/api/v1/outbox", headers=bearer(token))
+    assert wrong.status == 405 and (await wrong.json())["code"] == "method_not_allowed"
+    assert "GET" in wrong.headers["Allow"]
