@@ -16,6 +16,13 @@ than ``journal_mode`` are per connection):
    need to upgrade). Read-only work uses :func:`reader_engine` (plain deferred ``BEGIN``).
    This takes over transaction control from the ``sqlite3`` module (``isolation_level =
    None``), the recipe of SQLAlchemy's SQLite dialect documentation.
+
+Rule for PostgreSQL (``postgresql+asyncpg://``, issue 8):
+
+6. Pooled connections are pre-pinged, so a server restart costs one failed round trip per
+   stale connection, never a failed use case once the server is back; the queue's claim uses
+   ``FOR UPDATE SKIP LOCKED`` (:mod:`docnode.queue.sql`) and the event chain head is locked
+   with ``FOR UPDATE`` (:mod:`docnode.store._queries`), so many processes may write at once.
 """
 
 from __future__ import annotations
@@ -53,7 +60,14 @@ def create_engine(url: str, *, synchronous: SqliteSynchronous = SqliteSynchronou
                   busy_timeout_ms: int = 10_000, echo: bool = False) -> AsyncEngine:
     """An :class:`AsyncEngine` for ``url`` with the rules above applied on SQLite. Raises
     ``StoreUnavailable`` when the linked SQLite library is too old."""
-    engine = create_async_engine(async_url(url), echo=echo)
+    options: dict[str, Any] = {}
+    if make_url(async_url(url)).get_backend_name() == "postgresql":
+        # Rule 6: several processes share one server, which may restart: test a pooled
+        # connection before use (a dead one is replaced instead of failing the use case),
+        # and bound waiting for a connection like SQLite's busy_timeout.
+        options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10,
+                   "pool_timeout": busy_timeout_ms / 1000}
+    engine = create_async_engine(async_url(url), echo=echo, **options)
     if engine.dialect.name == "sqlite":
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise StoreUnavailable(

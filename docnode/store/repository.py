@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from docnode.config.settings import SqliteSynchronous, StoreSettings
+from docnode.config.settings import BlobBackend, SqliteSynchronous, StoreSettings
 from docnode.errors import Conflict, StoreUnavailable
 from docnode.store._queries import Queries
 from docnode.store.blobs import BlobStore, FilesystemBlobStore
@@ -93,10 +93,16 @@ class Store:
 
     @classmethod
     async def from_settings(cls, settings: StoreSettings, *, migrate: bool = True) -> Store:
-        """:meth:`open` with the values of ``[store]``."""
-        return await cls.open(settings.url, settings.blobs_dir,
-                              synchronous=settings.sqlite_synchronous,
-                              busy_timeout_ms=settings.busy_timeout_ms, migrate=migrate)
+        """:meth:`open` with the values of ``[store]`` (``blobs = "database"``: payload
+        bytes in the store's ``blobs`` table, :mod:`docnode.store.db_blobs`)."""
+        store = await cls.open(settings.url, settings.blobs_dir,
+                               synchronous=settings.sqlite_synchronous,
+                               busy_timeout_ms=settings.busy_timeout_ms, migrate=migrate)
+        if settings.blobs is BlobBackend.DATABASE:
+            from docnode.store.db_blobs import DatabaseBlobStore
+
+            store.blobs = DatabaseBlobStore(store.engine, write_gate=store.write_gate)
+        return store
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
@@ -154,6 +160,11 @@ class Store:
                            detail={"constraint": _constraint_of(exc)}) from exc
         except sa_exc.OperationalError as exc:
             raise StoreUnavailable(f"store error: {exc.orig}") from exc
+        except (sa_exc.DBAPIError, OSError) as exc:
+            # PostgreSQL gone (restart, network): asyncpg raises connection errors that
+            # SQLAlchemy wraps as InterfaceError/DBAPIError, or OSError while connecting.
+            # Retryable for the caller (503); the pool reconnects (pre-ping) on the next use.
+            raise StoreUnavailable(f"store unreachable: {type(exc).__name__}") from exc
         finally:
             await session.close()
         for callback in tx._after_commit:
