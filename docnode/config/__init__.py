@@ -34,6 +34,7 @@ from docnode.config.load import (
 )
 from docnode.config.settings import (
     AxisSettings,
+    BlobBackend,
     DeliverySettings,
     HostPort,
     IdentitySettings,
@@ -59,6 +60,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
     "AxisSettings",
+    "BlobBackend",
     "DeliverySettings",
     "HostPort",
     "IdentitySettings",

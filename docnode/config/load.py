@@ -17,6 +17,7 @@ from docnode.config._reader import Reader
 from docnode.config._toml_writer import render_toml
 from docnode.config.settings import (
     AxisSettings,
+    BlobBackend,
     DeliverySettings,
     IdentitySettings,
     LimitsSettings,
@@ -156,6 +157,7 @@ def _store(r: Reader, data_dir: Path, environ: Mapping[str, str]) -> StoreSettin
         sqlite_synchronous=r.enum("sqlite_synchronous", SqliteSynchronous,
                                   SqliteSynchronous.FULL),
         busy_timeout_ms=r.integer("busy_timeout_ms", default=10_000),
+        blobs=r.enum("blobs", BlobBackend, BlobBackend.FILESYSTEM),
     )
     r.finish()
     return store
@@ -164,10 +166,16 @@ def _store(r: Reader, data_dir: Path, environ: Mapping[str, str]) -> StoreSettin
 def _queue(r: Reader, environ: Mapping[str, str]) -> QueueSettings:
     backend = r.enum("backend", QueueBackend, QueueBackend.SQL)
     amqp_url = r.url_or_env("amqp_url", environ, schemes=("amqp", "amqps"))
+    prefix = r.string("amqp_prefix", default="docnode")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", prefix):
+        r.problem("amqp_prefix", "letters, digits, '.', '_' or '-' (1-100)")
+    prefetch = r.integer("prefetch", default=0, minimum=0)
+    republish_after_s = r.number("republish_after_s", default=300.0)
     r.finish()
     if backend is QueueBackend.AMQP and amqp_url is None and not r.problems_for("amqp_url"):
         r.problem("amqp_url", 'required when backend = "amqp" (or amqp_url_env)')
-    return QueueSettings(backend=backend, amqp_url=amqp_url)
+    return QueueSettings(backend=backend, amqp_url=amqp_url, amqp_prefix=prefix,
+                         prefetch=prefetch, republish_after_s=republish_after_s)
 
 
 def _listen(r: Reader) -> ListenSettings:

@@ -39,6 +39,14 @@ class QueueBackend(StrEnum):
     AMQP = "amqp"
 
 
+class BlobBackend(StrEnum):
+    """Where payload bytes live (DESIGN §5): files under ``blobs_dir`` (default), or the
+    store's ``blobs`` table, for several machines sharing one store (issue 8)."""
+
+    FILESYSTEM = "filesystem"
+    DATABASE = "database"
+
+
 class SqliteSynchronous(StrEnum):
     """``PRAGMA synchronous`` for SQLite. FULL (default) fsyncs the WAL at every commit, so a
     202 survives a power cut; NORMAL survives a process crash but may lose the last commits on
@@ -142,12 +150,23 @@ class StoreSettings:
     blobs_dir: Path
     sqlite_synchronous: SqliteSynchronous
     busy_timeout_ms: int
+    blobs: BlobBackend = BlobBackend.FILESYSTEM
+    """``database`` when several machines share the store (``blobs_dir`` is then unused)."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
     backend: QueueBackend
     amqp_url: str | None = field(repr=False)
+    amqp_prefix: str = "docnode"
+    """Prefix of the exchange and queue names (``docnode.work``, ``docnode.dead``, …): nodes
+    sharing one broker vhost need different prefixes."""
+    prefetch: int = 0
+    """Unacknowledged messages a process may hold (AMQP QoS); 0 = 2 × ``[delivery]
+    workers``. Small values spread the work evenly over the processes."""
+    republish_after_s: float = 300.0
+    """The relay's safety net: an item published but still not taken after this long is
+    published again (consumers are idempotent, so a second copy is harmless)."""
 
 
 @dataclass(frozen=True, slots=True)
