@@ -64,7 +64,8 @@ def _route_b_to(net, url: str) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_receiver_down_then_back(tmp_path: Path) -> None:
-    net = make_net(tmp_path)
+    # Enough attempts for however long B takes to start on a busy machine.
+    net = make_net(tmp_path, max_attempts=10_000)
     a, b = net["A"], net["B"]
     try:
         a.start()
