@@ -26,7 +26,7 @@ async def _check_exactly_once(a, b, ids: list[str]) -> None:  # type: ignore[no-
 
 
 async def test_sender_killed_while_dispatching(tmp_path: Path) -> None:
-    net = make_net(tmp_path, lease_s=6.0, workers=2)
+    net = make_net(tmp_path, lease_s=6.0, workers=2, max_attempts=10_000)
     a, b = net["A"], net["B"]
     with net.running():
         async with opened(a) as a_parts, opened(b) as b_parts:
@@ -43,7 +43,7 @@ async def test_sender_killed_while_dispatching(tmp_path: Path) -> None:
 
 
 async def test_receiver_killed_while_receiving(tmp_path: Path) -> None:
-    net = make_net(tmp_path, lease_s=6.0, workers=4)
+    net = make_net(tmp_path, lease_s=6.0, workers=4, max_attempts=10_000)
     a, b = net["A"], net["B"]
     with net.running():
         async with opened(a) as a_parts, opened(b) as b_parts:
