@@ -25,7 +25,7 @@ from docnode.localnet import LocalNet
 
 ORGAN_A = "000.00.00.G22"
 ORGAN_B = "000.00.00.H41"
-STEP_TIMEOUT_S = 30.0
+STEP_TIMEOUT_S = 60.0
 
 PDF_LIKE = (
     b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"

@@ -75,7 +75,7 @@ class LocalNode:
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--json").stdout)
 
-    def start(self, *, wait: bool = True, timeout: float = 30.0) -> None:
+    def start(self, *, wait: bool = True, timeout: float = 90.0) -> None:
         if self.process is not None and self.process.poll() is None:
             return
         self.log_path = self.directory / "node.log"
@@ -87,7 +87,7 @@ class LocalNode:
         if wait:
             self.wait_ready(timeout=timeout)
 
-    def wait_ready(self, *, timeout: float = 30.0) -> None:
+    def wait_ready(self, *, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
