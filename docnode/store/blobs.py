@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from docnode.errors import BlobIntegrityError, NotFound
+from docnode.errors import BlobIntegrityError, InputUnreadable, NotFound
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -64,7 +64,14 @@ class FilesystemBlobStore:
 
     async def put(self, data: bytes) -> str:
         sha = sha256_hex(data)
-        await asyncio.to_thread(self._write, sha, data)
+        try:
+            await asyncio.to_thread(self._write, sha, data)
+        except OSError as exc:
+            # A full disk (ENOSPC), a file size limit (EFBIG), a read-only or missing folder:
+            # a clear, retryable io_error instead of an anonymous internal error. _write
+            # removes its temporary file, so nothing half-written stays behind.
+            raise InputUnreadable(f"cannot write blob {sha[:12]}…: {exc.strerror or exc}",
+                                  detail={"blob": sha, "errno": exc.errno}) from exc
         return sha
 
     async def get(self, sha256: str) -> bytes:
