@@ -36,6 +36,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# ``python bench/e2e.py`` puts bench/ first on sys.path, where bench/envelopes.py would shadow
+# the envelopes package: drop it (as ``python -P`` does).
+if sys.path and sys.path[0].endswith("bench"):
+    del sys.path[0]
+
 from docnode.app import open_node
 from docnode.axis.network import AxisNet
 from docnode.config import load_config
