@@ -7,7 +7,8 @@ Rules:
    the type, ``Docnode-Delivery`` the delivery id (the DMS's dedup key: at-least-once).
 2. Success is any 2xx. 410 Gone is permanent (the DMS says the hook is gone); anything else —
    other statuses, timeouts, connection errors — is retried with the queue's backoff, so a
-   failing receiver gets its events later.
+   failing receiver gets its events later. Events still pending when their subscription is
+   made inactive are not sent (``failed``, "the subscription is inactive").
 3. Order: an event is not sent while an earlier event of the same subscription is still
    pending; it waits its turn (a retry), so a receiver sees each subscription's events in
    sequence order, also after an outage.
@@ -82,6 +83,9 @@ class WebhookSender:
         if row is None or sub is None:
             raise errors.PeerRejected(f"webhook delivery {item.ref} is gone",
                                       detail={"webhook_delivery": item.ref})
+        if not sub.active:
+            raise errors.PeerRejected("the subscription is inactive",
+                                      detail={"webhook_id": sub.id})
         if row.state != PENDING:
             raise errors.PeerRejected(f"webhook delivery {item.ref} is {row.state}",
                                       detail={"state": row.state})

@@ -199,6 +199,22 @@ async def test_failing_receiver_gets_them_later_in_order(client: Client, token: 
     assert page["items"][0]["document_id"] == second and page["next_before"] is not None
 
 
+async def test_inactive_subscription_gets_nothing(client: Client, token: str, *, a: Node,
+                                                  b: Node, receiver: Receiver,
+                                                  workers: WebhookRelay) -> None:
+    receiver.fail = 10**6  # keep the first event pending while we switch the hook off
+    sub = await _subscribe(client, token, receiver.url, events=["document.received"])
+    await receive_from(b, a)
+    workers.wake()
+    await _until("a refused attempt", lambda: receiver.refused >= 1)
+    await client.patch(f"/api/v1/webhooks/{sub['id']}", headers=bearer(token),
+                       json={"active": False})
+    log = await _log_when_settled(client, token, sub["id"])
+    assert [(d["state"], d["last_error"]) for d in log["items"]] == [
+        ("failed", "peer_rejected")]
+    assert receiver.got == []
+
+
 def test_signature_format() -> None:
     header = sign("k", b"{}", timestamp=1700000000)
     assert header.startswith("t=1700000000,v1=") and len(header.split("v1=")[1]) == 64
