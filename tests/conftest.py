@@ -20,6 +20,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from keystore.ca import DevCA, IdentityFiles, Issued, KeyType, pem, write_identity
 
+# PostgreSQL / RabbitMQ fixtures and markers (issue 8): pg_url, amqp, store_url, backend.
+pytest_plugins = ("tests.servers",)
+
 REPO = Path(__file__).resolve().parent.parent
 VNPT_SAMPLES = REPO.parent / "shared" / "fixtures" / "vnpt-sdk-samples"
 
