@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
@@ -20,7 +21,18 @@ V5_PACKET = (
     b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016"/>\r\n'
 )
 
-V1 = dict(
+@dataclass(frozen=True)
+class Vector:
+    op: Operation
+    ts: str
+    params: list[tuple[str, str]]
+    packet: bytes | None
+    key: str
+    signed: str
+    hmac: str
+
+
+V1 = Vector(
     op=Operation.GET_RECEIVED_EDOC_LIST,
     ts="22112026T233400+0986",
     params=[("servicetype", "eDoc"), ("messagetype", "edoc")],
@@ -31,7 +43,7 @@ V1 = dict(
     '"XroadVnpt-Content-Type":"application/json"}',
     hmac="c6b7e7b4f207b802dbe33ed8924c60789f9616f4d3212ba28f53336e91622c99",
 )
-V2 = dict(
+V2 = Vector(
     op=Operation.SEND_EDOC,
     ts="22112026T233433+0453",
     params=[("from", "000.00.00.T01"), ("servicetype", "eDoc"), ("messagetype", "edoc"),
@@ -45,7 +57,7 @@ V2 = dict(
     '"XroadVnpt-timestamp":"22112026T233433+0453","XroadVnpt-Content-Type":"application/octet-stream"}',
     hmac="96c989c7d9e9ea9f973cd4214b5d81e3e2c857fefa40a513a52182c92d5c1892",
 )
-V3 = dict(
+V3 = Vector(
     op=Operation.UPDATE_STATUS,
     ts="22112026T233401+0801",
     params=[("docId", "11111111-2222-4333-8444-555555555551"), ("status", "done")],
@@ -56,7 +68,7 @@ V3 = dict(
     '"XroadVnpt-Content-Type":"application/json","XroadVnpt-status":"done"}',
     hmac="804f6cbac0a3d16a54fab01926f94d3122f59383261ab21d3369578863c791fb",
 )
-V4 = dict(
+V4 = Vector(
     op=Operation.GET_SENT_EDOC_LIST,
     ts="22112026T233433+0784",
     params=[("servicetype", "eDoc"), ("messagetype", "edoc"), ("docId", 'a"b\\c<d>&e=f/g')],
@@ -67,7 +79,7 @@ V4 = dict(
     '"XroadVnpt-timestamp":"22112026T233433+0784","XroadVnpt-Content-Type":"application/json"}',
     hmac="77922f4e134c3c5c679aa4720ac6e123088e6dc5b4fc588612d326839bbb4927",
 )
-V5 = dict(
+V5 = Vector(
     op=Operation.SEND_EDOC,
     ts="22112026T233455+0556",
     params=[("from", "000.00.00.T01"), ("servicetype", "eDoc"), ("messagetype", "edoc")],
@@ -83,14 +95,14 @@ V5 = dict(
 VECTORS = {"V1": V1, "V2": V2, "V3": V3, "V4": V4, "V5": V5}
 
 
-def _request(v: dict[str, object]) -> vxp.SignedRequest:
+def _request(v: Vector) -> vxp.SignedRequest:
     return vxp.build_request(
-        v["op"],  # type: ignore[arg-type]
+        v.op,
         system_id=SYSTEM,
         secret=SECRET,
-        timestamp=v["ts"],  # type: ignore[arg-type]
-        params=v["params"],  # type: ignore[arg-type]
-        packet=v["packet"],  # type: ignore[arg-type]
+        timestamp=v.ts,
+        params=v.params,
+        packet=v.packet,
     )
 
 
@@ -107,26 +119,26 @@ def test_vector_headers_and_hmac(name: str) -> None:
     v = VECTORS[name]
     req = _request(v)
     h = dict(req.headers)
-    assert h["XroadVnpt-sign-header-key"] == v["key"]
-    assert h["XroadVnpt-sign-header"] == v["signed"]
-    assert h["XroadVnpt-hash-header"] == v["hmac"]
-    assert vxp.hash_header(SECRET, str(v["signed"]).encode()) == v["hmac"]
+    assert h["XroadVnpt-sign-header-key"] == v.key
+    assert h["XroadVnpt-sign-header"] == v.signed
+    assert h["XroadVnpt-hash-header"] == v.hmac
+    assert vxp.hash_header(SECRET, str(v.signed).encode()) == v.hmac
     assert h["User-Agent"] == "JAVASDKAgent/1.0.0 XRoad/VPCP"
     assert h["XroadVnpt-version"] == "3.0.201608"
     assert h["Content-Type"] == h["XroadVnpt-Content-Type"]
-    assert h["XroadVnpt-timestamp"] == v["ts"]
+    assert h["XroadVnpt-timestamp"] == v.ts
 
 
 @pytest.mark.parametrize("name", sorted(VECTORS))
 def test_vector_verifies_on_the_server(name: str) -> None:
     v = VECTORS[name]
     req = _request(v)
-    verified = vxp.verify_request(v["op"], _raw(req), req.body,  # type: ignore[arg-type]
+    verified = vxp.verify_request(v.op, _raw(req), req.body,
                                   secret_for=_lookup)
     assert verified.system_id == SYSTEM
-    assert verified.replay_key == v["hmac"]
-    assert verified.packet == v["packet"]
-    for key, value in v["params"]:  # type: ignore[attr-defined]
+    assert verified.replay_key == v.hmac
+    assert verified.packet == v.packet
+    for key, value in v.params:
         assert verified.param(key) == value
 
 
