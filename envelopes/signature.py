@@ -16,22 +16,19 @@ Rules (what :func:`sign` produces, and the only thing :func:`verify` accepts):
 6. :func:`verify` returns only what the signature covers: the tree signxml re-parses (with our
    parser) from the canonical bytes it digested.
 
-Performance (issue 3, "known traps"): every parse goes through :mod:`envelopes.parser`
-(huge_tree on, everything else off) and signxml is driven with that parser. signxml copies the
-whole document by serialising and re-parsing it several times per sign and per verify; our
-subclasses skip exactly the copies of the *document root* (a root has no parent namespaces a
-copy could shed, so those copies are pure cost), and :func:`sign` splices the serialised
-Signature into the bytes it was given instead of serialising the packet again.
+Performance (issue 3, "known traps"): signxml is driven through :mod:`envelopes._signxml`
+(our one parser, no copies of the document, streamed canonicalisation), and :func:`sign`
+splices the serialised Signature into the bytes it was given instead of serialising the
+packet again. The signer certificate is the first X509Certificate, as we, xmlsec1 and .NET
+write it; if another certificate's key made the signature, verification fails.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
-import io
-from base64 import b64decode, b64encode
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from base64 import b64decode
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -39,18 +36,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-from signxml.algorithms import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConstructionMethod,
-    SignatureMethod,
-)
-from signxml.signer import XMLSigner
-from signxml.verifier import SignatureConfiguration, XMLVerifier
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
+from signxml.verifier import SignatureConfiguration
 
-from ._canonical import canonicalize
+from ._signxml import DS_NS, ENVELOPED, EXC_C14N, Signer, Verifier, ds, key_info
 from .errors import (
     NotEdxml,
     SignatureInvalid,
@@ -60,9 +50,18 @@ from .errors import (
 from .limits import DEFAULT_LIMITS, Limits
 from .parser import EDXML_NS, parse, thread_parser
 
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
-ENVELOPED = SignatureConstructionMethod.enveloped.value
-EXC_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
+__all__ = [
+    "DEFAULT_SIGNATURE_POLICY",
+    "DS_NS",
+    "ENVELOPED",
+    "EXC_C14N",
+    "PrivateKey",
+    "SignaturePolicy",
+    "VerifiedPacket",
+    "sign",
+    "verify",
+]
+
 HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
 _LOCATION = f"./{HEADER_PATH}/"  # signxml appends ds:Signature to this path
 
@@ -131,9 +130,9 @@ def sign(
     _check_unsigned(root)
     placeholder, splice = _insert_placeholder(header, data)
     # With a splice the tree is not serialised, so attachment texts need not go back in.
-    signer = _Signer(root, placeholder, method, restore_texts=splice is None)
+    signer = Signer(root, placeholder, method, restore_texts=splice is None)
     try:
-        signer.sign(root, key=key, key_info=_key_info(certificate, *chain))
+        signer.sign(root, key=key, key_info=key_info(certificate, *chain))
     except Exception as exc:  # signxml / cryptography refusing the key or the input
         raise SignaturePolicyViolation(f"cannot sign: {exc}") from exc
     if splice is None:  # no safe place to splice: serialise the one tree
@@ -241,111 +240,6 @@ def _header_end_offset(data: bytes, header: etree._Element) -> int | None:
     return None
 
 
-class _Signer(XMLSigner):
-    """signxml's enveloped signer working on our one tree with our parser.
-
-    The placeholder sits in that tree while signxml digests it, so the digest is taken with
-    the placeholder detached, exactly as the enveloped-signature transform sees the result.
-    """
-
-    def __init__(
-        self,
-        doc_root: etree._Element,
-        placeholder: etree._Element,
-        method: SignatureMethod,
-        *,
-        restore_texts: bool,
-    ) -> None:
-        super().__init__(
-            method=SignatureConstructionMethod.enveloped,
-            signature_algorithm=method,
-            digest_algorithm=DigestAlgorithm.SHA256,
-            c14n_algorithm=EXC_C14N,
-        )
-        self.namespaces = {"ds": DS_NS}
-        self._doc_root = doc_root
-        self._placeholder = placeholder
-        self._restore_texts = restore_texts
-
-    @property
-    def parser(self) -> etree.XMLParser:
-        return thread_parser()
-
-    def get_root(self, data: Any) -> Any:
-        base: Any = super()  # signxml's processor methods are untyped
-        return data if data is self._doc_root else base.get_root(data)
-
-    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
-        if nodes is not self._doc_root:
-            return super()._c14n(nodes, algorithm, inclusive_ns_prefixes)
-        # The document is hashed as it is canonicalised, never held as one bytes object.
-        hasher = hashlib.sha256()
-        with _detached(self._placeholder):
-            canonicalize(
-                nodes,
-                write=hasher.update,
-                exclusive=algorithm.value.startswith(EXC_C14N.value),
-                with_comments=algorithm.value.endswith("#WithComments"),
-                inclusive_ns_prefixes=inclusive_ns_prefixes,
-                restore=self._restore_texts,
-            )
-        return _Hashed(hasher.digest())
-
-    def _get_digest(self, data: Any, algorithm: DigestAlgorithm) -> Any:
-        if isinstance(data, _Hashed):
-            if algorithm is not DigestAlgorithm.SHA256:  # pragma: no cover - sign uses SHA-256
-                raise SignaturePolicyViolation(f"unexpected digest {algorithm.name}")
-            return data.digest
-        return super()._get_digest(data, algorithm)
-
-
-@dataclass(frozen=True, slots=True)
-class _Hashed:
-    """The SHA-256 of the canonical document, standing in for its bytes inside signxml."""
-
-    digest: bytes
-
-
-def _key_info(*certificates: x509.Certificate) -> etree._Element:
-    """KeyInfo/X509Data with the certificates (signer first), built once per certificate."""
-    key_info = etree.Element(_ds("KeyInfo"), nsmap={"ds": DS_NS})
-    x509_data = etree.SubElement(key_info, _ds("X509Data"))
-    for certificate in certificates:
-        etree.SubElement(x509_data, _ds("X509Certificate")).text = _b64_der(certificate)
-    return key_info
-
-
-@lru_cache(maxsize=64)
-def _b64_der(certificate: x509.Certificate) -> str:
-    return b64encode(certificate.public_bytes(Encoding.DER)).decode()
-
-
-@contextmanager
-def _detached(element: etree._Element) -> Iterator[None]:
-    """Remove ``element`` for a moment, merging its tail like the enveloped transform does."""
-    parent = element.getparent()
-    if parent is None:
-        yield
-        return
-    index, tail, previous = parent.index(element), element.tail, element.getprevious()
-    saved = previous.tail if previous is not None else parent.text
-    if tail:
-        if previous is not None:
-            previous.tail = (saved or "") + tail
-        else:
-            parent.text = (saved or "") + tail
-    parent.remove(element)
-    try:
-        yield
-    finally:
-        if previous is not None:
-            previous.tail = saved
-        else:
-            parent.text = saved
-        parent.insert(index, element)
-        element.tail = tail
-
-
 # --- verification ---------------------------------------------------------------------------
 
 
@@ -376,7 +270,7 @@ def verify(
         # own check inside the validity keeps this module off the clock.
         verification_time=shape.signer.not_valid_before_utc,
     )
-    verifier = _Verifier(root, signature)
+    verifier = Verifier(root, signature)
     try:
         result = verifier.verify(
             root,
@@ -430,14 +324,10 @@ class _Shape:
     chain: tuple[x509.Certificate, ...]
 
 
-def _ds(name: str) -> str:
-    return f"{{{DS_NS}}}{name}"
-
-
 def _children(element: etree._Element, expected: Sequence[str], what: str) -> list[etree._Element]:
     """The element children of ``element``, which must be exactly ``expected`` (ds names)."""
     children = [c for c in element if isinstance(c.tag, str)]
-    if [c.tag for c in children] != [_ds(n) for n in expected]:
+    if [c.tag for c in children] != [ds(n) for n in expected]:
         got = ", ".join(etree.QName(c).localname for c in children)
         raise SignaturePolicyViolation(
             f"{what} must hold {', '.join(expected)}, found {got or 'nothing'}", element=what
@@ -499,12 +389,12 @@ def _algorithm(element: etree._Element, allowed: set[Any], sha1: set[str]) -> An
 def _key_info_certificates(
     key_info: etree._Element,
 ) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
-    x509_data = key_info.findall(_ds("X509Data"))
-    others = [c for c in key_info if isinstance(c.tag, str) and c.tag != _ds("X509Data")]
-    if len(x509_data) != 1 or any(c.tag not in (_ds("KeyName"), _ds("KeyValue")) for c in others):
+    x509_data = key_info.findall(ds("X509Data"))
+    others = [c for c in key_info if isinstance(c.tag, str) and c.tag != ds("X509Data")]
+    if len(x509_data) != 1 or any(c.tag not in (ds("KeyName"), ds("KeyValue")) for c in others):
         raise SignaturePolicyViolation("KeyInfo must hold one X509Data", element="KeyInfo")
     certs: list[x509.Certificate] = []
-    for node in x509_data[0].iterfind(_ds("X509Certificate")):
+    for node in x509_data[0].iterfind(ds("X509Certificate")):
         try:
             der = b64decode("".join((node.text or "").split()), validate=True)
             certs.append(_load_certificate(der))
@@ -550,70 +440,3 @@ def _check_signer_key(
             )
     elif not (isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"):
         raise SignaturePolicyViolation("ECDSA-SHA256 requires a P-256 key")
-
-
-class _Verifier(XMLVerifier):
-    """signxml's verifier working on our one checked tree with our parser.
-
-    Copies of the document root and of the Signature are skipped (signxml's
-    ``_fromstring(_tostring(x))``): a root has no parent namespaces to shed, and SignedInfo is
-    canonicalised exclusively, so its ancestors' declarations do not matter either. The
-    enveloped transform thus removes the Signature from our tree, which nobody uses after
-    verification. Once the digest has matched, our tree is cleared before signxml parses the
-    canonical bytes into the returned tree, so at most one big tree is alive besides them.
-    """
-
-    def __init__(self, doc_root: etree._Element, signature: etree._Element) -> None:
-        super().__init__()
-        self._doc_root = doc_root
-        self._signature = signature
-        self._digested: object = None
-
-    def get_root(self, data: Any) -> Any:
-        base: Any = super()  # signxml's processor methods are untyped
-        return data if data is self._doc_root else base.get_root(data)
-
-    def _tostring(self, xml_node: Any, **kwargs: Any) -> Any:
-        if xml_node is self._doc_root or xml_node is self._signature:
-            return _SameTree(xml_node)
-        base: Any = super()
-        return base._tostring(xml_node, **kwargs)
-
-    def _fromstring(self, xml_string: Any, **kwargs: Any) -> Any:
-        if isinstance(xml_string, _SameTree):
-            return xml_string.root
-        if xml_string is self._digested:
-            self._doc_root.clear()
-        base: Any = super()
-        return base._fromstring(xml_string, **kwargs)
-
-    def _get_digest(self, data: Any, algorithm: DigestAlgorithm) -> Any:
-        self._digested = data
-        return super()._get_digest(data, algorithm)
-
-    def _c14n(self, nodes: Any, algorithm: Any, inclusive_ns_prefixes: Any = None) -> Any:
-        if nodes is not self._doc_root:
-            return super()._c14n(nodes, algorithm, inclusive_ns_prefixes)
-        # Attachments are written once into the output (see envelopes._canonical); our tree
-        # is discarded after verification, so their texts need not go back into it.
-        out = io.BytesIO()
-        canonicalize(
-            nodes,
-            write=out.write,
-            exclusive=algorithm.value.startswith(EXC_C14N.value),
-            with_comments=algorithm.value.endswith("#WithComments"),
-            inclusive_ns_prefixes=inclusive_ns_prefixes,
-            restore=False,
-        )
-        return out.getvalue()
-
-    def _check_cert_validity(self, cert: Any, cert_source: Any) -> None:
-        """Validity periods are keystore's check, at the moment it is asked about (module
-        rule 4); signxml's own check would read the clock (and format the subject name)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _SameTree:
-    """Stands for "the serialised document root" between signxml's _tostring and _fromstring."""
-
-    root: etree._Element
