@@ -15,9 +15,11 @@ from envelopes.receipt import check_receipt
 from tests.docnode.nodes_kit import (
     A_ORGAN,
     B_ORGAN,
+    deliveries,
     inbox,
     make_net,
     opened,
+    states,
     submit,
     timeline,
     wait_for,
@@ -34,11 +36,7 @@ async def test_hundred_documents_with_statuses(tmp_path: Path) -> None:
             ids = await submit(a, n=N, tag="TWO")
 
             async def all_delivered() -> bool:
-                for doc_id in ids:
-                    t = await timeline(a, doc_id)
-                    if t["recipients"][0]["state"] != "delivered":
-                        return False
-                return True
+                return set(await states(a, ids)) == {"delivered"}
 
             await wait_for("100 deliveries", all_delivered, timeout=120)
 
@@ -59,11 +57,8 @@ async def test_hundred_documents_with_statuses(tmp_path: Path) -> None:
                 return "06" if i % 10 == 0 else "03"
 
             async def statuses_back() -> bool:
-                for i, doc_id in enumerate(ids):
-                    t = await timeline(a, doc_id)
-                    if t["recipients"][0]["status_code"] != expected(i):
-                        return False
-                return True
+                found = await deliveries(a)
+                return all(found[d][1] == expected(i) for i, d in enumerate(ids))
 
             await wait_for("statuses at A", statuses_back, timeout=120)
 
