@@ -169,6 +169,13 @@ async def handle_message(request: web.Request) -> web.StreamResponse:
 
 def _refuse(exc: Exception) -> web.Response:
     problem = problem_for(exc)
+    if isinstance(exc, ConnectionError):
+        # The peer reset or closed the connection while sending: nobody will read an answer,
+        # and it is the network's doing, not ours (no traceback, no internal_error count).
+        log.info("receive_aborted", error=type(exc).__name__)
+        response = problem_response(problem)
+        response.force_close()
+        return response
     if problem.code == "internal_error":
         log.exception("receive_failed")
     else:
