@@ -11,8 +11,12 @@ Rules (DESIGN §1, §5, §7):
    default; ``legacy-allowed`` accepts unsigned packets from this authenticated connection,
    marked unverified). Its From/OrganId must be one the sending system owns.
 3. Recipients come from the SIGNED packet (edoc: To; status: ResponseFor/OrganId), never from
-   the ``to`` header: the SDK re-sends a stale ``to`` from an earlier call (spec §3.6). Every
-   recipient must belong to a registered system, else ``unknown_recipient`` and nothing is kept.
+   the ``to`` header alone: the SDK re-sends a stale ``to`` from an earlier call (spec §3.6).
+   Each recipient a registered system owns gets a copy; one nobody here owns is skipped (a
+   sender with mixed routes reaches it directly) unless ``to`` names it; if none is served,
+   ``unknown_recipient`` and nothing is kept. The same packet sent again adds copies for
+   recipients that lack one (one sendEdoc per recipient is how our own client sends), and
+   answers the same DocId.
 4. A signed packet is served byte for byte; only an unsigned legacy edoc gets the axis's
    TraceHeader (``docnode.axis.trace``).
 5. A copy stays listed until its recipient acknowledges ``done``. ``fail`` counts; the copy is
@@ -133,8 +137,10 @@ class AxisHub:
 
     async def accept(
         self, *, system_id: str, packet: bytes, replay_key: str, declared_type: str | None,
+        requested: Sequence[str] = (),
     ) -> str:
-        """sendEdoc: verify, store, fan out; the DocId (rules 1-4, 6)."""
+        """sendEdoc: verify, store, fan out; the DocId (rules 1-4, 6). ``requested`` is the
+        request's ``to`` (possibly stale, rule 3)."""
         now = self._clock.now()
         async with self._store.reader() as tx:
             if await tx.session.get(AxisSeenRequest, (system_id, replay_key)) is not None:
@@ -149,15 +155,11 @@ class AxisHub:
                 f"messagetype {declared_type!r} but the packet is a {kind.value}",
                 detail={"messagetype": declared_type})
         sender = verified.sender
-        recipients = _recipients(message)
-        owners = await self._owners([sender, *recipients])
+        owners = await self._owners([sender, *_recipients(message)])
         if owners.get(sender) != system_id:
             raise errors.Forbidden(f"system {system_id} may not send as {sender}",
                                    detail={"organ_id": sender, "system_id": system_id})
-        missing = [r for r in recipients if r not in owners]
-        if missing or not recipients:
-            raise errors.UnknownRecipient(f"no system on this axis receives for {missing}",
-                                          detail={"organ_ids": missing})
+        recipients = _route(_recipients(message), requested, owners)
         served = packet
         if verified.unverified and kind is MessageType.EDOC:
             served = await self._offloader.in_thread(
@@ -170,31 +172,34 @@ class AxisHub:
             # Checked again under the write lock: two copies of one request racing each other.
             if await s.get(AxisSeenRequest, (system_id, replay_key)) is not None:
                 raise errors.ReplayedRequest("this signed request was received before")
-            existing = (await s.execute(select(AxisMessage).where(
+            msg = (await s.execute(select(AxisMessage).where(
                 col(AxisMessage.from_organ_id) == sender,
                 col(AxisMessage.packet_sha256) == packet_sha))).scalars().first()
-            if existing is not None:
-                s.add(AxisSeenRequest(system_id=system_id, replay_key=replay_key,
-                                      message_id=existing.id, seen_at=now))
-                log.info("axis_duplicate_send", doc_id=existing.id, organ_id=sender)
-                return existing.id
-            msg = _message_row(message, kind, system_id=system_id, sender=sender,
-                               packet_sha=packet_sha, served_sha=served_sha, size=len(packet),
-                               unverified=verified.unverified, now=now)
-            s.add(msg)
-            await s.flush()
-            for rcpt in recipients:
+            duplicate = msg is not None
+            if msg is None:
+                msg = _message_row(message, kind, system_id=system_id, sender=sender,
+                                   packet_sha=packet_sha, served_sha=served_sha,
+                                   size=len(packet), unverified=verified.unverified, now=now)
+                s.add(msg)
+                await s.flush()
+            have = set((await s.execute(select(col(AxisCopy.recipient_organ_id)).where(
+                col(AxisCopy.message_id) == msg.id))).scalars().all())
+            added = [r for r in recipients if r not in have]
+            for rcpt in added:
                 s.add(AxisCopy(id=str(uuid.uuid4()), message_id=msg.id, recipient_organ_id=rcpt,
                                recipient_system_id=owners[rcpt], message_type=kind.value,
                                state=CopyState.PENDING, visible_at=now, created_at=now,
                                updated_at=now))
-            s.add(AxisHop(message_id=msg.id, kind="received", at=now, actor=system_id,
-                          detail=",".join(recipients)))
+            if added or not duplicate:
+                s.add(AxisHop(message_id=msg.id, kind="received", at=now, actor=system_id,
+                              detail=",".join(added)))
             s.add(AxisSeenRequest(system_id=system_id, replay_key=replay_key,
                                   message_id=msg.id, seen_at=now))
-        log.info("axis_received", doc_id=msg.id, organ_id=sender, kind=kind.value,
-                 recipients=list(recipients), unverified=verified.unverified)
-        return msg.id
+            doc_id = msg.id
+        log.info("axis_duplicate_send" if duplicate else "axis_received", doc_id=doc_id,
+                 organ_id=sender, kind=kind.value, recipients=added,
+                 unverified=verified.unverified)
+        return doc_id
 
     async def prune_seen(self, *, older_than: timedelta) -> int:
         """Forget replay-cache entries older than ``older_than``. Safe: a replay of a pruned
@@ -357,6 +362,20 @@ def _progress(c: AxisCopy) -> str:
     if c.fetches:
         return f"fetched {c.fetches} time(s), {c.fail_acks} failed acknowledgement(s)"
     return "waiting for the recipient"
+
+
+def _route(recipients: Sequence[str], requested: Sequence[str],
+           owners: Mapping[str, str]) -> list[str]:
+    """Rule 3: the packet's recipients this axis serves. One it does not serve is skipped
+    (the sender may reach it another way, e.g. a direct peer) unless the request's ``to``
+    names it; none served at all is ``unknown_recipient``."""
+    asked = [r for r in requested if r in recipients and r not in owners]
+    served = [r for r in recipients if r in owners]
+    if asked or not served:
+        missing = asked or [r for r in recipients if r not in owners]
+        raise errors.UnknownRecipient(f"no system on this axis receives for {missing}",
+                                      detail={"organ_ids": missing})
+    return served
 
 
 def _recipients(message: Edoc | StatusMessage) -> tuple[str, ...]:

@@ -50,10 +50,10 @@ async def _send(hub: AxisHub, req: VerifiedRequest) -> dict[str, Any]:
     if req.packet is None:
         raise errors.AxisRequestInvalid("sendEdoc without a body")
     declared = req.param("messagetype")
-    vxp.parse_to(req.param("to"))  # malformed JSON is an error; routing uses the packet
     doc_id = await hub.accept(system_id=req.system_id, packet=req.packet,
                               replay_key=req.replay_key,
-                              declared_type=declared.lower() if declared else None)
+                              declared_type=declared.lower() if declared else None,
+                              requested=vxp.parse_to(req.param("to")))
     return vxp.ok_response(DocId=doc_id)
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -47,12 +48,14 @@ _serial = itertools.count(1)
 
 
 def edoc(pki: Pki, *, sender: str = A_ORGAN, recipient: str = B_ORGAN,
-         subject: str = "Về việc thử nghiệm trục liên thông") -> Edoc:
+         subject: str = "Về việc thử nghiệm trục liên thông",
+         also: tuple[str, ...] = ()) -> Edoc:
     number = next(_serial)
     code = Code(str(number), "BNV-VP")
     return Edoc(
         from_=Organization(OrganId.parse(sender), organ_name="Văn phòng Bộ Nội vụ"),
-        to=(Organization(OrganId.parse(recipient), organ_name="Sở Nội vụ Hà Nội"),),
+        to=tuple(Organization(OrganId.parse(r), organ_name="Sở Nội vụ Hà Nội")
+                 for r in (recipient, *also)),
         document_id=f"{sender},2026/12/01,{code}",
         code=code,
         promulgation_info=PromulgationInfo("Hà Nội", date(2026, 12, 1)),
@@ -63,13 +66,13 @@ def edoc(pki: Pki, *, sender: str = A_ORGAN, recipient: str = B_ORGAN,
     )
 
 
-def signed_edoc(pki: Pki, *, identity: str = "valid", **kw: str) -> bytes:
+def signed_edoc(pki: Pki, *, identity: str = "valid", **kw: Any) -> bytes:
     issued = pki.identities[identity]
     return pack_edoc(edoc(pki, **kw), key=issued.key, certificate=issued.certificate,
                      chain=issued.chain)
 
 
-def unsigned_edoc(pki: Pki, **kw: str) -> bytes:
+def unsigned_edoc(pki: Pki, **kw: Any) -> bytes:
     return encode_edoc(edoc(pki, **kw))
 
 

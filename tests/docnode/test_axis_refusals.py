@@ -112,6 +112,30 @@ async def test_unknown_recipient_and_bad_signer(pki: Pki, tmp_path: Path) -> Non
         assert exc.value.detail["axis_code"] == "certificate_revoked"
 
 
+async def test_recipients_come_from_the_packet(pki: Pki, tmp_path: Path) -> None:
+    c_organ, unknown = "000.00.00.K01", "000.00.00.Z99"
+    async with running_axis(pki, tmp_path) as axis:
+        await axis.parts.hub.register_system("sys.c", b"secret-of-system-c", [c_organ])
+        a = axis.client("sys.a")
+        c = axis.client("sys.c", secret=b"secret-of-system-c")
+        # one recipient nobody here serves: skipped (reached some other way), the rest served
+        mixed = signed_edoc(pki, also=(unknown,))
+        await a.send_edoc(mixed, from_=A_ORGAN)
+        assert await axis.client("sys.b").count_receive_edoc() == 1
+        # ... unless the request names it
+        with pytest.raises(errors.AxisRejected) as exc:
+            await a.send_edoc(signed_edoc(pki, also=(unknown,)), from_=A_ORGAN, to=[unknown])
+        assert exc.value.detail["axis_code"] == "unknown_recipient"
+        # one sendEdoc per recipient (our client): one message, a copy each, the same DocId
+        both = signed_edoc(pki, also=(c_organ,))
+        first = await a.send_edoc(both, from_=A_ORGAN, to=[B_ORGAN])
+        assert await a.send_edoc(both, from_=A_ORGAN, to=[c_organ]) == first
+        assert await axis.client("sys.b").count_receive_edoc() == 2
+        assert await c.count_receive_edoc() == 1
+        sent = await a.get_sent_edoc_list(doc_id=first)
+        assert sorted(s.to_code for s in sent) == sorted([B_ORGAN, c_organ])
+
+
 async def test_legacy_allowed_relays_unsigned_with_a_trace_header(
     pki: Pki, tmp_path: Path
 ) -> None:
