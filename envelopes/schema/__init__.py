@@ -3,13 +3,13 @@
 Rules:
 
 1. The packet kind (edoc or status, :func:`envelopes.edxml.packet_kind`) picks ``edoc.xsd`` or
-   ``status.xsd``; both include ``common.xsd`` and import the ``xmldsig.xsd`` stand-in, which
-   allows exactly one ``ds:Signature`` (or VNPT's default-namespace ``Signature``) as the last
-   child of ``edXMLHeader``.
-2. The schemas are read from the package (importlib.resources) with a hardened parser: no
-   network, no DTD, no entities; includes/imports resolve ONLY to our own files. They are
-   read once per process and compiled once per thread (an lxml validator keeps per-object
-   state, so threads do not share one).
+   ``status.xsd``; both use the types of ``common.xsd``, which allow exactly one
+   ``ds:Signature`` (or VNPT's default-namespace ``Signature``) as the last child of
+   ``edXMLHeader`` (the XSD admits one XML-DSig element there; its name is checked here).
+2. The schemas are read from the package (importlib.resources) with a hardened parser (no
+   network, no DTD, no entities) and ``common.xsd`` is merged in here: nothing is included,
+   imported or resolved by libxml2. They are read once per process and compiled once per
+   thread (an lxml validator keeps per-object state, so threads do not share one).
 3. :func:`validate` is strict: the first error raises :class:`SchemaInvalid` naming the element
    (path) and the line.
 4. :func:`validate_lenient` validates a normalised COPY (the caller's tree is untouched) and
@@ -32,22 +32,7 @@ from envelopes.errors import SchemaInvalid
 
 __all__ = ["validate", "validate_lenient"]
 
-_FILES = ("edoc.xsd", "status.xsd", "common.xsd", "xmldsig.xsd")
-_BASE = "file:///envelopes-schema/"
-
-
-class _PackageResolver(etree.Resolver):
-    """Resolve schemaLocation only to our packaged XSD files; anything else fails."""
-
-    def resolve(  # type: ignore[override]  # lxml-stubs lack the context argument
-        self, system_url: str, public_id: str, context: object
-    ) -> object:
-        # libxml2 hands relative locations inside an included file over unresolved.
-        name = system_url.removeprefix(_BASE)
-        if name in _FILES:
-            return self.resolve_string(_source(name), context)  # type: ignore[call-arg]
-        # An empty document makes the schema build fail instead of touching the file system.
-        return self.resolve_string(b"", context)  # type: ignore[call-arg]
+_XS = "http://www.w3.org/2001/XMLSchema"
 
 
 _local = threading.local()
@@ -70,13 +55,19 @@ def _source(name: str) -> bytes:
 
 
 def _compile(kind: PacketKind) -> etree.XMLSchema:
-    parser = etree.XMLParser(
+    """``<kind>.xsd`` with the definitions of ``common.xsd`` merged in (rule 2)."""
+    doc = etree.fromstring(_source(f"{kind.value}.xsd"), parser=_xsd_parser())
+    common = etree.fromstring(_source("common.xsd"), parser=_xsd_parser())
+    for definition in common:
+        if isinstance(definition.tag, str) and definition.tag.startswith(f"{{{_XS}}}"):
+            doc.append(definition)
+    return etree.XMLSchema(doc)
+
+
+def _xsd_parser() -> etree.XMLParser:
+    return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False
     )
-    parser.resolvers.add(_PackageResolver())
-    name = f"{kind.value}.xsd"
-    doc = etree.fromstring(_source(name), parser=parser, base_url=_BASE + name)
-    return etree.XMLSchema(doc)
 
 
 def validate(root: etree._Element) -> None:
@@ -92,6 +83,22 @@ def validate(root: etree._Element) -> None:
         raise SchemaInvalid(
             first.message, element=first.path or None, line=first.line or None
         ) from exc
+    _check_signature_name(root)
+
+
+def _check_signature_name(root: etree._Element) -> None:
+    """The XSD admits one element of the XML-DSig namespace at the end of edXMLHeader."""
+    header = next((c for c in root.iterchildren(w.qname("edXMLEnvelope"))), None)
+    header = None if header is None else header.find(w.qname("edXMLHeader"))
+    if header is None:
+        return
+    for child in header.iterchildren(f"{{{w.DS_NS}}}*"):
+        if child.tag != f"{{{w.DS_NS}}}Signature":
+            raise SchemaInvalid(
+                "only ds:Signature may follow the header",
+                element=str(child.tag),
+                line=w.line_of(child),
+            )
 
 
 # --- lenient normalisation (rule 4) ---------------------------------------------------------

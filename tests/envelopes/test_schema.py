@@ -201,3 +201,29 @@ def test_validation_from_several_threads() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(check, [good, bad] * 20))
     assert results == ["ok", "schema_invalid"] * 20
+
+
+def test_other_xmldsig_element_in_header_is_invalid() -> None:
+    root = parsed(edoc_bytes())
+    etree.SubElement(header(root), f"{{{DS}}}Object")
+    with pytest.raises(SchemaInvalid) as info:
+        validate(root)
+    assert info.value.code == "schema_invalid"
+
+
+def test_schema_compiles_in_a_fresh_thread() -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            validate(parsed(status_bytes()))
+            validate(parsed(edoc_bytes()))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == []
