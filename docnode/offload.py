@@ -4,7 +4,7 @@ Signing, verifying and parsing packets is pure CPU in lxml, signxml and OpenSSL.
 event loop it would stall every other connection for the duration, so the daemon sends it
 here. Two executors, chosen by the size of the input:
 
-* **threads** for small inputs (below ``process_threshold``, 256 KiB by default). A 2-10 KB
+* **threads** for inputs below ``process_threshold`` (8 MiB by default). A 2-10 KB
   packet signs or verifies in about a millisecond; shipping it to another process (pickle the
   bytes, the key PEM and the result, a pipe round trip) would cost as much as the work, and
   the trust store's path-validation cache lives in this process. lxml and OpenSSL release the
@@ -13,7 +13,10 @@ here. Two executors, chosen by the size of the input:
   size in memory; in a worker process it uses another core and its peak memory is returned to
   the OS when the job ends, instead of fragmenting the daemon's heap. Functions sent there
   must be picklable top-level functions (``envelopes.offload`` provides them). The pool is
-  created lazily, so a node that never sees a large packet never forks.
+  created lazily, so a node that never sees a large packet never starts one; it uses the
+  ``forkserver`` method (a threaded daemon must not ``fork``), which re-imports ``__main__``
+  in the children: a script using the pool needs the ``if __name__ == "__main__"`` guard.
+  Up to a few MB the pickling round trip costs more than it saves, hence the threshold.
 
 Set ``processes=0`` to keep everything in threads (tests, tiny deployments).
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,7 +35,7 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 T = TypeVar("T")
 
-DEFAULT_PROCESS_THRESHOLD = 256 * 1024
+DEFAULT_PROCESS_THRESHOLD = 8 * 1024 * 1024
 """Inputs at least this large (bytes) go to the process pool when it is enabled."""
 
 
@@ -59,7 +63,12 @@ class Offloader:
         if self._max_processes <= 0:
             return self._threads
         if self._processes is None:
-            self._processes = ProcessPoolExecutor(max_workers=self._max_processes)
+            # forkserver, not fork: the daemon has threads (executor, aiosqlite) by the time
+            # a large packet arrives, and forking a threaded process can deadlock the child.
+            self._processes = ProcessPoolExecutor(
+                max_workers=self._max_processes,
+                mp_context=multiprocessing.get_context("forkserver"),
+            )
         return self._processes
 
     async def in_thread(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

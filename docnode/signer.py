@@ -4,7 +4,7 @@ node's key inside the daemon; everything that signs asks here.
 Rules:
 1. The key is loaded once, by ``keystore.identity`` (encrypted PEM or PKCS#12), at start.
 2. Signing runs off the event loop through ``docnode.offload``: small packets in a thread with
-   the loaded key object; large ones in a worker process, which gets the key as encrypted-free
+   the loaded key object; large ones in a worker process, which gets the key as unencrypted
    PKCS#8 PEM bytes over the pool's pipe (never a file, never a log line).
 3. A packet is signed ONCE, at submission (DESIGN §5): callers store the bytes and resend them.
 """
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from envelopes.packet import pack_edoc, pack_status
 
 from docnode.offload import Offloader
 from envelopes.model import Edoc, StatusMessage
+from envelopes.offload import pack_edoc_job
+from envelopes.packet import pack_edoc, pack_status
 from keystore.identity import SigningIdentity
 
 
@@ -38,7 +40,7 @@ class PacketSigner:
         return f"PacketSigner({self.certificate.subject.rfc4514_string()!r})"
 
     @property
-    def certificate(self):  # type: ignore[no-untyped-def]  # x509.Certificate
+    def certificate(self) -> x509.Certificate:
         return self._identity.certificate
 
     @property
@@ -54,6 +56,14 @@ class PacketSigner:
 
     async def sign_edoc(self, edoc: Edoc) -> bytes:
         ident = self._identity
+        size = sum(len(a.data) for a in edoc.attachments)
+        if size >= self._offloader.process_threshold:
+            # Rule 2: a large packet is encoded and signed in a worker process.
+            return await self._offloader.run(
+                size, pack_edoc_job, edoc, key_pem=self._key_pem(),
+                certificate_pem=_pem(ident.certificate),
+                chain_pem=b"".join(_pem(c) for c in ident.chain),
+            )
         return await self._offloader.in_thread(
             pack_edoc, edoc, key=ident.key, certificate=ident.certificate, chain=ident.chain
         )
@@ -66,5 +76,5 @@ class PacketSigner:
         )
 
 
-def _pem(cert: object) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined, no-any-return]
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
