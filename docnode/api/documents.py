@@ -47,6 +47,7 @@ from docnode.store import (
     Direction,
     Document,
     DocumentKind,
+    IdempotencyKey,
     InboxEntry,
     Verification,
 )
@@ -122,12 +123,18 @@ async def _remember(ctx: ApiContext, scope: str, key: str, digest: str,
     return body
 
 
-async def _earlier_submission(ctx: ApiContext, document_id: str) -> dict[str, Any]:
+async def _earlier_submission(ctx: ApiContext, document_id: str,
+                              edoc: Edoc) -> dict[str, Any] | None:
+    """The answer for the first submission of this very document (rule 2), or None when the
+    earlier document is another request's: it has a key of its own, or other content."""
     async with ctx.store.reader() as tx:
         doc = await tx.get_document(document_id)
         deliveries = await tx.deliveries_of(document_id)
-    if doc is None:
-        raise errors.NotFound(f"no document {document_id}")
+        keyed = (await tx.session.execute(select(col(IdempotencyKey.key)).where(
+            col(IdempotencyKey.document_id) == document_id).limit(1))).first()
+    if doc is None or keyed is not None or doc.subject != edoc.subject \
+            or {d.recipient_organ_id for d in deliveries} != {str(o.organ_id) for o in edoc.to}:
+        return None
     return {"id": doc.id, "edxml_document_id": doc.edxml_document_id,
             "packet_sha256": doc.packet_sha256,
             "deliveries": {d.recipient_organ_id: d.id for d in deliveries},
@@ -161,9 +168,11 @@ async def submit(request: web.Request) -> web.StreamResponse:
         body = submitted_body(await ctx.service.submit(edoc, actor=caller.actor))
     except errors.Conflict as exc:
         first = exc.detail.get("document_id")
-        if key is None or not isinstance(first, str):
+        earlier = None if key is None or not isinstance(first, str) \
+            else await _earlier_submission(ctx, first, edoc)
+        if earlier is None:
             raise
-        body = await _earlier_submission(ctx, first)  # rule 2: a racing or repeated retry
+        body = earlier  # rule 2: a racing retry, or one after a crash between the commits
     if key is not None:
         body = await _remember(ctx, caller.token_id, key, digest, body)
     ctx.wake_webhooks()

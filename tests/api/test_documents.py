@@ -212,3 +212,14 @@ async def test_unknown_route_and_method_are_problems(client: Client, token: str)
     wrong = await client.delete("/api/v1/outbox", headers=bearer(token))
     assert wrong.status == 405 and (await wrong.json())["code"] == "method_not_allowed"
     assert "GET" in wrong.headers["Allow"]
+
+
+async def test_new_key_on_a_colliding_different_document_is_409(client: Client,
+                                                                 token: str) -> None:
+    headers = {**bearer(token), "Idempotency-Key": "k-4"}
+    assert (await client.post("/api/v1/documents", data=form(metadata()),
+                              headers=headers)).status == 202
+    # Same Code and date (so the same DocumentId), other content, another key: not a retry.
+    other = await client.post("/api/v1/documents", data=form(metadata(subject="Khác")),
+                              headers={**bearer(token), "Idempotency-Key": "k-5"})
+    assert other.status == 409 and (await other.json())["code"] == "conflict"
