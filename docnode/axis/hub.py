@@ -146,7 +146,8 @@ class AxisHub:
             if await tx.session.get(AxisSeenRequest, (system_id, replay_key)) is not None:
                 raise errors.ReplayedRequest("this signed request was received before")
         outcome = await self._offloader.in_thread(
-            check_packet, packet, context=self._verification, at=now, authenticated_axis=True)
+            check_packet, packet, context=self._verification, at=now, authenticated_axis=True,
+            check_freshness=True)  # DESIGN §7: stale or far-future packets stop at the axis too
         verified = verified_from(outcome)
         message = verified.packet
         kind = MessageType.STATUS if isinstance(message, StatusMessage) else MessageType.EDOC
