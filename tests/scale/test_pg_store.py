@@ -25,7 +25,15 @@ from docnode.store.migrate import all_metadata, migrate
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
-async def test_migrations_build_the_same_schema_as_the_models(store_url: str) -> None:
+@pytest.fixture(params=["sqlite", "pg"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "pg":
+        return str(request.getfixturevalue("pg_empty_url"))
+    return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+
+
+async def test_migrations_build_the_same_schema_as_the_models(empty_url: str) -> None:
+    store_url = empty_url
     await migrate(store_url)
     await migrate(store_url)  # idempotent
     engine = create_engine(store_url)
