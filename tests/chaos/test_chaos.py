@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from docnode import errors
 from docnode.app import Node
 from tests.docnode.nodes_kit import (
     A_ORGAN,
@@ -64,8 +65,11 @@ async def test_chaos_exactly_once(tmp_path: Path,
                                   proxies: tuple[ChaosProxy, ChaosProxy]) -> None:
     rng = random.Random(SEED)
     ab, ba = proxies
+    # Retries never run out here: the faults are many and short, and the guarantee under
+    # test is "delivered exactly once", not the dead-letter policy.
     net = make_net(tmp_path, workers=4, lease_s=5.0, request_timeout_s=3.0,
-                   backoff_initial_s=0.1, backoff_max_s=1.0)
+                   backoff_initial_s=0.1, backoff_max_s=1.0, max_attempts=100_000,
+                   max_age_s=86_400.0)
     a, b = net["A"], net["B"]
     for node in (a, b):
         node.update_config({"limits": {"peer_rate_per_s": 10_000.0, "peer_burst": 10_000,
@@ -87,17 +91,24 @@ async def test_chaos_exactly_once(tmp_path: Path,
             async def clerk() -> None:
                 """B's clerk accepts (03) every document as it arrives."""
                 while not stop.is_set():
-                    for row in await inbox(b_parts):
-                        if row["document_id"] not in accepted:
-                            await b_parts.service.change_status(row["document_id"], "03",
-                                                                actor="clerk:chaos")
-                            accepted.add(row["document_id"])
+                    try:
+                        for row in await inbox(b_parts):
+                            if row["document_id"] not in accepted:
+                                await b_parts.service.change_status(
+                                    row["document_id"], "03", actor="clerk:chaos")
+                                accepted.add(row["document_id"])
+                    except errors.StoreUnavailable:
+                        pass  # B's process holds the write lock a moment: try again
                     await asyncio.sleep(0.2)
 
             async def killer() -> None:
-                while len(kills) < KILLS and not stop.is_set():
-                    await asyncio.sleep(rng.uniform(2.0, 5.0))
-                    victim = rng.choice((a, b))
+                # Both nodes die at least once (the first two victims), then at random.
+                victims = [*rng.sample([a, b], 2),
+                           *(rng.choice((a, b)) for _ in range(KILLS - 2))]
+                for victim in victims:
+                    await asyncio.sleep(rng.uniform(1.0, 3.0))
+                    if stop.is_set():
+                        return
                     victim.kill()
                     kills.append(victim.name)
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
@@ -132,7 +143,7 @@ async def test_chaos_exactly_once(tmp_path: Path,
             for parts in (a_parts, b_parts):
                 assert (await parts.store.verify_event_chain()).ok
             assert len(ids) == N
-    assert len(kills) == KILLS
+    assert set(kills) == {"A", "B"}  # both were killed while documents flowed
     faults = ab.fates + ba.fates
     for fate in ("delay", "drop", "truncate", "reset"):
         assert faults[fate] > 0, faults
