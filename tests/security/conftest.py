@@ -12,7 +12,7 @@ from docnode.verification import VerificationContext, build_context
 from .crafting import LIMITS, Kit, self_signed_signer
 
 if TYPE_CHECKING:
-    from conftest import Pki
+    from tests.conftest import Pki
 
 
 @pytest.fixture(scope="session")

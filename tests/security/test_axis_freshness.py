@@ -15,7 +15,7 @@ from tests.docnode.axis_kit import A_ORGAN, running_axis
 from .crafting import Kit
 
 if TYPE_CHECKING:
-    from conftest import Pki
+    from tests.conftest import Pki
 
 
 @pytest.mark.parametrize("offset", [timedelta(days=-8), timedelta(hours=1)],

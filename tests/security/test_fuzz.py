@@ -30,7 +30,7 @@ from .crafting import LIMITS, Kit, serialise
 from .crafting import parse as parse_test_xml
 
 if TYPE_CHECKING:
-    from conftest import Pki
+    from tests.conftest import Pki
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

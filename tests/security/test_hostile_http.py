@@ -19,7 +19,7 @@ from .crafting import LIMITS, RECIPIENT, Kit
 from .hostile import CASES, Case, replay_base
 
 if TYPE_CHECKING:
-    from conftest import Pki
+    from tests.conftest import Pki
 
 PROBLEM = "application/problem+json"
 
