@@ -7,8 +7,10 @@ Rules:
 2. ``Idempotency-Key`` (per token): the same key with the same request answers the first
    answer again (``Idempotent-Replayed: true``) and never creates a second document; the same
    key with a different request is ``conflict`` (409). The DocumentId is derived from the
-   metadata, so a retry that races the first request (or follows a crash between the submit's
-   commit and the key's) meets the first document and gets its answer.
+   metadata, so a retry that races the first request meets its document (and then its key),
+   and one that follows a crash between the submit's commit and the key's meets a document
+   without a key: if that document has the same subject and recipients, its answer is given
+   (and the key stored); otherwise the retry is a different document: ``conflict``.
 3. Lists are newest first, keyset-paginated: ``next_cursor`` names the last row shown.
 4. A document of an organisation the token does not cover is ``forbidden``.
 """
@@ -167,12 +169,15 @@ async def submit(request: web.Request) -> web.StreamResponse:
     try:
         body = submitted_body(await ctx.service.submit(edoc, actor=caller.actor))
     except errors.Conflict as exc:
+        # Rule 2: a racing retry (the first request has stored its key by now), or one
+        # after a crash between the submit's commit and the key's.
         first = exc.detail.get("document_id")
-        earlier = None if key is None or not isinstance(first, str) \
-            else await _earlier_submission(ctx, first, edoc)
+        earlier = None if key is None else await _replay(ctx, caller.token_id, key, digest)
+        if earlier is None and key is not None and isinstance(first, str):
+            earlier = await _earlier_submission(ctx, first, edoc)
         if earlier is None:
             raise
-        body = earlier  # rule 2: a racing retry, or one after a crash between the commits
+        body = earlier
     if key is not None:
         body = await _remember(ctx, caller.token_id, key, digest, body)
     ctx.wake_webhooks()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -223,3 +224,14 @@ async def test_new_key_on_a_colliding_different_document_is_409(client: Client,
     other = await client.post("/api/v1/documents", data=form(metadata(subject="Khác")),
                               headers={**bearer(token), "Idempotency-Key": "k-5"})
     assert other.status == 409 and (await other.json())["code"] == "conflict"
+
+
+async def test_concurrent_retries_with_one_key_make_one_document(client: Client, token: str,
+                                                                 a: Node) -> None:
+    headers = {**bearer(token), "Idempotency-Key": "k-6"}
+    answers = await asyncio.gather(*(client.post("/api/v1/documents", data=form(metadata()),
+                                                 headers=headers) for _ in range(4)))
+    assert [r.status for r in answers] == [202] * 4
+    assert len({(await r.json())["id"] for r in answers}) == 1
+    async with a.store.reader() as tx:
+        assert len(list(await tx.list_documents())) == 1
