@@ -238,7 +238,7 @@ class AxisHub:
         return [{"docId": c.id, "serviceType": "eDoc", "messageType": c.message_type,
                  "created_time": _fmt(c.created_at), "updated_time": _fmt(c.updated_at),
                  "from": m.from_organ_id, "to": c.recipient_organ_id, "status": c.state.value,
-                 "status_desc": c.last_error or ""} for c, m in rows]
+                 "status_desc": _desc(c, m)} for c, m in rows]
 
     async def count(self, system_id: str, message_type: str) -> int:
         async with self._store.reader() as tx:
@@ -312,7 +312,8 @@ class AxisHub:
                  "sentTime": _fmt(m.received_at), "receivedTime": _fmt(c.acked_at),
                  "sendStatus": "done", "sendStatusDesc": "stored by the axis",
                  "receiveStatus": c.state.value,
-                 "receiveStatusDesc": _progress(c)} for c, m in rows]
+                 "receiveStatusDesc": "; ".join(
+                     x for x in (_progress(c), _desc(c, m)) if x)} for c, m in rows]
 
     async def agencies(self) -> list[dict[str, str]]:
         async with self._store.reader() as tx:
@@ -353,6 +354,12 @@ async def register_system(
             elif label:
                 organ.name = label
     return Registration(system_id, tuple(organ_ids))
+
+
+def _desc(c: AxisCopy, m: AxisMessage) -> str:
+    # DESIGN §7: a legacy packet accepted unsigned carries its mark wherever it is shown.
+    mark = "unverified (accepted unsigned, legacy-allowed)" if m.unverified else ""
+    return "; ".join(x for x in (mark, c.last_error or "") if x)
 
 
 def _progress(c: AxisCopy) -> str:

@@ -145,6 +145,7 @@ async def test_legacy_allowed_relays_unsigned_with_a_trace_header(
         await axis.client("sys.a").send_edoc(packet, from_=A_ORGAN)
         b = axis.client("sys.b")
         [item] = await b.get_received_edoc_list()
+        assert item.status_desc.startswith("unverified")
         served = await b.get_edoc(item.doc_id)
         assert served != packet
         hops = etree.fromstring(served).findall(f".//{NS}TraceHeaderList/{NS}TraceHeader")
