@@ -132,6 +132,10 @@ class AmqpLink:
         """Bumped at every successful connection (rule 4)."""
         self.location = safe_location(url)
 
+    def set_on_ready(self, callback: Callable[[], None]) -> None:
+        """Called after every successful (re)connection (the relay's ``wake``)."""
+        self._on_ready = callback
+
     @property
     def ready(self) -> bool:
         """Connected, declared and (if consuming) consuming."""
