@@ -31,6 +31,7 @@ from aiohttp import web
 from docnode.api import mount_api, with_webhooks
 from docnode.axis_poller import AxisDirectorySync, AxisPoller, AxisSender, axis_jobs
 from docnode.clock import SYSTEM_CLOCK, Clock
+from docnode.cluster import ClusterLock, cluster_lock, cluster_wide
 from docnode.config import Role, Settings
 from docnode.delivery import StoredPacketSender, StoreRecorder
 from docnode.directory import Directory
@@ -40,7 +41,9 @@ from docnode.health import HealthResult, run_checks, tcp_reachable
 from docnode.logging import configure_logging, get_logger
 from docnode.metrics import METRICS, MeteredReceiver, NodeMetrics, metrics_response
 from docnode.offload import Offloader
-from docnode.queue import RetryPolicy, SqlQueue
+from docnode.queue import SqlQueue
+from docnode.queue.amqp import AmqpQueue
+from docnode.queue.backend import QueueRuntime, open_queue
 from docnode.ratelimit import RateLimits, install_rate_limits
 from docnode.scheduler import Job, Scheduler
 from docnode.service import NodeService
@@ -72,7 +75,7 @@ class Node:
     clock: Clock
     offloader: Offloader
     store: Store
-    queue: SqlQueue
+    queue: SqlQueue | AmqpQueue
     session: aiohttp.ClientSession
     signer: PacketSigner
     service: NodeService
@@ -81,6 +84,10 @@ class Node:
     scheduler: Scheduler
     verification: VerificationContext
     direct_address: tuple[str, int] | None = None
+    runtime: QueueRuntime | None = None
+    """The queue backend's broker link and outbox relay (``amqp``; docnode.queue.backend)."""
+    lock: ClusterLock | None = None
+    """Held by the one process that runs cluster-wide jobs (docnode.cluster)."""
 
 
 NODE = web.AppKey("docnode.node", Node)
@@ -104,9 +111,11 @@ def _peer_ssl(settings: Settings, passphrase: bytes | None) -> dict[str, Any]:
 @asynccontextmanager
 async def open_node(
     settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
-    environ: Mapping[str, str] = os.environ,
+    environ: Mapping[str, str] = os.environ, consume: bool = True,
 ) -> AsyncIterator[Node]:
-    """Build every part of the node (rule 1); close them on exit. Workers are not started."""
+    """Build every part of the node (rule 1); close them on exit. Workers are not started.
+    ``consume=False``: this process will not dispatch (``docnode run --workers N`` keeps the
+    listeners here and the dispatchers in worker processes)."""
     now = clock.now()
     passphrase = settings.identity.read_passphrase(environ)
     identity = load_identity(
@@ -117,7 +126,9 @@ async def open_node(
     offloader = Offloader()
     store = await Store.from_settings(settings.store)
     try:
-        queue = SqlQueue(store, policy=RetryPolicy.from_settings(settings.delivery))
+        runtime = open_queue(settings, store, clock=clock, consume=consume)
+        queue = runtime.queue
+        lock = cluster_lock(store.engine, settings.node.data_dir)
         async with store.reader() as tx:
             stored = {p.organ_id: p.url for p in await tx.list_peers()}
         directory = Directory(settings.peers, axis_configured=settings.axis is not None,
@@ -151,21 +162,24 @@ async def open_node(
                                   lease_s=settings.delivery.lease_s),
             clock=clock,
         )
-        service.set_on_queued(dispatcher.wake)
+        service.set_on_queued(runtime.wire(dispatcher.wake))
         node = Node(settings=settings, clock=clock, offloader=offloader, store=store,
                     queue=queue, session=session, signer=signer, service=service,
                     directory=directory, dispatcher=dispatcher, scheduler=Scheduler(()),
-                    verification=verification)
+                    verification=verification, runtime=runtime, lock=lock)
         jobs = _jobs(node, identity.certificate)
         if axis_client is not None and settings.axis is not None:
-            jobs += axis_jobs(AxisPoller(client=axis_client, service=service),
-                              AxisDirectorySync(axis_client),
-                              poll_interval_s=settings.axis.poll_interval_s)
+            # Polling the axis is a cluster-wide job: one process of the cluster polls.
+            jobs += [cluster_wide(job, lock) for job in axis_jobs(
+                AxisPoller(client=axis_client, service=service),
+                AxisDirectorySync(axis_client), poll_interval_s=settings.axis.poll_interval_s)]
         node.scheduler = Scheduler(jobs)
         try:
             yield node
         finally:
             await session.close()
+            await runtime.close()
+            await lock.close()
     finally:
         await store.close()
         offloader.close(wait=False)
@@ -210,6 +224,8 @@ def _jobs(node: Node, own_cert: Any) -> list[Job]:
     return [
         Job("retry_sweep", retry_sweep, interval_s=1.0),
         Job("housekeeping", housekeeping, interval_s=300.0),
+        cluster_wide(Job("certificate_expiry", certificate_expiry, interval_s=86400.0,
+                         run_at_start=True), node.lock) if node.lock is not None else
         Job("certificate_expiry", certificate_expiry, interval_s=86400.0, run_at_start=True),
     ]
 
@@ -249,6 +265,8 @@ async def readyz(request: web.Request) -> web.Response:
         return HealthResult("queue", True, f"due={stats.due} leased={stats.leased}")
 
     checks = [store, identity, queue]
+    if node.runtime is not None:
+        checks.append(node.runtime.health)
     axis = node.settings.axis
     if axis is not None:
         async def axis_reachable() -> HealthResult:
@@ -274,14 +292,25 @@ async def metrics(request: web.Request) -> web.Response:
     return metrics_response(request.app[METRICS])
 
 
+def _start_workers(node: Node, *, dispatch: bool) -> None:
+    if node.runtime is not None:
+        node.runtime.start()  # broker link + outbox relay (amqp); closed by open_node
+    if dispatch:
+        node.dispatcher.start()
+    node.scheduler.start()
+
+
 def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
-                  environ: Mapping[str, str] = os.environ) -> web.Application:
-    """The api listener's app; its cleanup_ctx owns the node's parts (rule 1)."""
+                  environ: Mapping[str, str] = os.environ,
+                  dispatch: bool = True) -> web.Application:
+    """The api listener's app; its cleanup_ctx owns the node's parts (rule 1).
+    ``dispatch=False``: no dispatcher in this process (``docnode run --workers N``)."""
     app = web.Application()
     app[SETTINGS] = settings
 
     async def node_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with open_node(settings, clock=clock, environ=environ) as node:
+        async with open_node(settings, clock=clock, environ=environ,
+                             consume=dispatch) as node:
             app[NODE] = node
             yield
 
@@ -323,13 +352,13 @@ def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         node = app[NODE]
-        node.dispatcher.start()
-        node.scheduler.start()
+        _start_workers(node, dispatch=dispatch)
         try:
             yield
         finally:
             node.scheduler.stop()
-            await node.dispatcher.stop()
+            if dispatch:
+                await node.dispatcher.stop()
 
     app.cleanup_ctx.extend([node_ctx, direct_ctx, workers_ctx])
     app[METRICS] = NodeMetrics()
@@ -341,7 +370,7 @@ def build_api_app(settings: Settings, *, clock: Clock = SYSTEM_CLOCK,
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
-                clock: Clock = SYSTEM_CLOCK) -> None:
+                clock: Clock = SYSTEM_CLOCK, dispatch: bool = True) -> None:
     """Run the node until ``stop`` is set (or SIGTERM/SIGINT), then shut down gracefully."""
     if settings.node.role is Role.AXIS:
         from docnode.axis.runtime import run_axis_role
@@ -352,7 +381,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    app = build_api_app(settings, clock=clock)
+    app = build_api_app(settings, clock=clock, dispatch=dispatch)
     runner = web.AppRunner(app, shutdown_timeout=LISTENER_SHUTDOWN_S, access_log=None)
     await runner.setup()
     try:
