@@ -15,7 +15,7 @@ import pytest
 from docnode.cli.node import init_node
 from docnode.localnet import LocalNode
 
-from .crafting import LIMITS, RECIPIENT, Kit
+from .crafting import LIMITS, RECIPIENT, SENDER, Kit
 from .hostile import CASES, Case, replay_base
 
 if TYPE_CHECKING:
@@ -83,3 +83,19 @@ def test_identical_bytes_again_get_the_original_receipt(kit: Kit, node: LocalNod
     again = post(node, data)
     assert (first[0], again[0]) == (202, 200)
     assert first[2] == again[2]
+
+
+def test_replay_is_logged_as_a_security_event(kit: Kit, node: LocalNode) -> None:
+    replay = CASES["replay_same_document_id_other_bytes"].build(kit)
+    status, _, body = post(node, replay)
+    assert (status, json.loads(body)["code"]) == (409, "duplicate_conflict")
+    assert node.log_path is not None
+    events = []
+    for line in node.log_path.read_text("utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    conflicts = [e for e in events if e.get("event") == "duplicate_conflict"]
+    assert conflicts and all(e.get("security") is True for e in conflicts)
+    assert all(e.get("from_organ_id") == SENDER for e in conflicts)
