@@ -170,11 +170,14 @@ def _cmd_peers_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from docnode.app import run_forever
+    from docnode.workers import run_node
 
-    settings = load_config(resolve_config_path(args.config, os.environ), check_files=True)
-    code: int = run_forever(settings)
-    return code
+    config = resolve_config_path(args.config, os.environ)
+    settings = load_config(config, check_files=True)
+    if args.workers < 0:
+        raise errors.UsageError("--workers must be 0 or more")
+    return run_node(settings, config, workers=args.workers, listen=not args.no_listen,
+                    worker_of=args.worker_of)
 
 
 def _config_option(p: argparse.ArgumentParser) -> None:
@@ -209,6 +212,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("run", help="run the node (SIGTERM/SIGINT: graceful shutdown)")
     _config_option(p)
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="dispatch in N worker processes (this one keeps the listeners)")
+    p.add_argument("--no-listen", action="store_true",
+                   help="run no listener here (a worker machine of a scaled-out node)")
+    p.add_argument("--worker-of", type=int, metavar="PID", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_run)
 
     from docnode.cli import _documents
