@@ -73,7 +73,8 @@ def parse_response(body: bytes) -> dict[str, Any]:
     if code == ERROR_OK and status.upper() in ("OK", "SUCCESS"):
         return answer
     desc = str(answer.get("ErrorDesc", ""))[:500]
-    detail: dict[str, object] = {"axis_code": code, "axis_status": status}
+    # ``peer_code``: the reason a delivery records when the axis refuses it (as for a peer)
+    detail: dict[str, object] = {"axis_code": code, "peer_code": code, "axis_status": status}
     cls = _CODE_CLASSES.get(code)
     if cls is not None:
         raise cls(f"axis: {desc}", detail=detail)

@@ -5,14 +5,18 @@ bounded number of times. A stored edoc gets a signed 01 queued back to its sende
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from docnode.app import Node, open_node
 from docnode.axis.hub import AxisPolicy
 from docnode.axis_poller import AxisPoller
 from docnode.cli.node import init_node
 from docnode.config import load_config, write_config
+from docnode.metadata import FileInput, edoc_from_metadata
+from docnode.service import SubmitResult
 from docnode.store import Direction, DocumentKind
 from docnode.verification import SIGNATURE_LEGACY_ALLOWED
 from envelopes.read import read_packet
@@ -67,3 +71,44 @@ async def _scenario(pki: Pki, axis: RunningAxis, node_b: Node) -> None:
     assert (await a.get_sent_edoc_list(doc_id=bad_id))[0].receive_status == "dead"
     third = await poller.poll_once()
     assert third.listed == 0
+
+
+async def test_outgoing_via_the_axis_delivered_or_failed(pki: Pki, tmp_path: Path) -> None:
+    """A node's queued packets go to sendEdoc: the axis DocId is the evidence; a recipient
+    the axis does not serve fails the delivery for good with the axis's code."""
+    init_node(tmp_path / "b", organ_id=B_ORGAN, ca_dir=pki.ca.directory)
+    config = tmp_path / "b" / "docnode.toml"
+    (tmp_path / "b" / "axis-secret").write_bytes(SECRETS["sys.b"])
+    async with running_axis(pki, tmp_path / "net") as axis:
+        data = tomllib.loads(config.read_text("utf-8"))
+        data["axis"] = {"url": axis.url, "system_id": "sys.b", "secret_file": "axis-secret"}
+        data["delivery"] = {"backoff_initial_s": 0.1, "backoff_max_s": 0.5}
+        write_config(config, data)
+        async with open_node(load_config(config)) as node_b:
+            service = node_b.service
+            results: list[SubmitResult] = []
+            for to in (A_ORGAN, "000.00.00.Z99"):
+                edoc = edoc_from_metadata(
+                    {"to": [to], "subject": "Gửi qua trục", "code": f"{len(results) + 1}/AX"},
+                    [FileInput("a.pdf", b"%PDF-1.4 x", "application/pdf")],
+                    now=service.now(), sender=service.organization())
+                results.append(await service.submit(edoc, actor="test"))
+            node_b.dispatcher.start()
+            try:
+                async def settled() -> list[Any]:
+                    async with node_b.store.reader() as tx:
+                        rows = [(await tx.deliveries_of(r.document_id))[0] for r in results]
+                    done = all(d.state.value in ("delivered", "failed") for d in rows)
+                    return rows if done else []
+
+                for _ in range(300):
+                    rows = await settled()
+                    if rows:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await node_b.dispatcher.stop()
+    ok, refused = rows
+    assert ok.state.value == "delivered" and ok.axis_doc_id and ok.receipt_sha256 is None
+    assert ok.status_code is None  # the recipient's own 01 comes later, as a status packet
+    assert refused.state.value == "failed" and refused.last_error == "unknown_recipient"
