@@ -75,13 +75,15 @@ class LocalNode:
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--json").stdout)
 
-    def start(self, *, wait: bool = True, timeout: float = 90.0) -> None:
+    def start(self, *, wait: bool = True, timeout: float = 90.0,
+              args: Sequence[str] = ()) -> None:
+        """``docnode run -c CONFIG ARGS`` (e.g. ``--workers 2``)."""
         if self.process is not None and self.process.poll() is None:
             return
         self.log_path = self.directory / "node.log"
         self._log = self.log_path.open("a", encoding="utf-8")
         self.process = subprocess.Popen(
-            [*CLI, "run", "-c", str(self.config)],
+            [*CLI, "run", "-c", str(self.config), *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=_env(),
         )
         if wait:
