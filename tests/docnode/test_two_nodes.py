@@ -89,3 +89,7 @@ async def test_hundred_documents_with_statuses(tmp_path: Path) -> None:
                 outgoing = await tx.list_deliveries(limit=1000)
             assert len(outgoing) == N + 2 * (N // 10)
             assert {d.state for d in outgoing} == {DeliveryState.DELIVERED}
+        # SIGTERM: graceful shutdown, exit status 0, no lease left behind.
+        assert [node.stop() for node in net.nodes] == [0, 0]
+        async with opened(net["A"]) as a:
+            assert (await a.queue.stats(now=a.clock.now())).leased == 0
