@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from docnode.api.context import UploadLimits
 from docnode.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -116,8 +117,9 @@ async def read_submission(request: web.Request, limits: UploadLimits, *,
                 await _read_part(part, limits.max_metadata_bytes, total, limits)
                 problems.append({"field": str(part.name or "(unnamed part)"),
                                  "message": "unknown part (expected 'metadata' or 'file')"})
-    except ValueError as exc:  # aiohttp: broken boundaries, bad headers
-        raise UnsupportedMediaType(f"unreadable multipart body: {exc}") from exc
+    except (ValueError, HttpProcessingError) as exc:  # aiohttp: broken boundaries, headers
+        raise UnsupportedMediaType("unreadable multipart body",
+                                   detail={"error": type(exc).__name__}) from exc
     if not seen_meta:
         problems.append({"field": "metadata", "message": "is required"})
     if files_required and not files:

@@ -235,3 +235,14 @@ async def test_concurrent_retries_with_one_key_make_one_document(client: Client,
     assert len({(await r.json())["id"] for r in answers}) == 1
     async with a.store.reader() as tx:
         assert len(list(await tx.list_documents())) == 1
+
+
+async def test_broken_multipart_is_415(client: Client, token: str) -> None:
+    boundary = "7c5156fb04a2177cf9e322ad31ebde44"
+    for body in (f"--{boundary}\r\nNone--{boundary}--\r\n", f"--{boundary}\r\n",
+                 "garbage", f"--{boundary}\r\nContent-Disposition: form-data\r\n\r\nx"):
+        resp = await client.post(
+            "/api/v1/documents", data=body.encode(),
+            headers={**bearer(token),
+                     "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert resp.status in (415, 422), (body, resp.status, await resp.text())
