@@ -12,7 +12,8 @@ Reported (JSON to bench/results/e2e-<size>-<N>.json and a summary on stdout):
 * submit→delivered: A's ``delivered`` event (receipt verified, recorded) - submit start;
 * CPU seconds and peak RSS (VmHWM) of each node process and of the submitter.
 
-Usage: ``python bench/e2e.py [--docs 500] [--size small|1mb] [--concurrency 16]``.
+Usage: ``python bench/e2e.py [--docs 500] [--size small|1mb] [--concurrency 16] [--rate R]``
+(``--rate``: offer R docs/s instead of all at once, to measure latency below saturation).
 
 ``--via-axis [--poll-interval S]``: the same two nodes know no direct peer; a ``docnode axis
 serve`` process sits between them (``docnode.axis.network``). A's ``delivered`` then means the
@@ -78,7 +79,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def _run(net: LocalNet | AxisNet, docs: int, size: str,
-               concurrency: int) -> dict[str, Any]:
+               concurrency: int, rate: float = 0.0) -> dict[str, Any]:
     a, b = net["A"], net["B"]
     payload = (os.urandom(512 * 1024).hex().encode() if size == "1mb" else
                b"%PDF-1.4 small attachment\n" * 20)
@@ -89,6 +90,9 @@ async def _run(net: LocalNet | AxisNet, docs: int, size: str,
         sem = asyncio.Semaphore(concurrency)
 
         async def submit(i: int) -> None:
+            if rate > 0:
+                # Paced load: offer ``rate`` docs/s, so latencies are not queueing delay.
+                await asyncio.sleep(max(0.0, t_start + i / rate - time.time()))
             async with sem:
                 t0 = time.time()
                 edoc = edoc_from_metadata(
@@ -171,6 +175,8 @@ def main() -> int:
     parser.add_argument("--size", choices=("small", "1mb"), default="small")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="offer this many docs/s (default: all at once, for throughput)")
     parser.add_argument("--via-axis", action="store_true",
                         help="route everything through a docnode axis process")
     parser.add_argument("--poll-interval", type=float, default=0.5,
@@ -188,12 +194,14 @@ def main() -> int:
             net = LocalNet.create(Path(tmp), members, delivery=delivery,
                                   logging={"level": "warning"})
         with net.running():
-            result = asyncio.run(_run(net, args.docs, args.size, args.concurrency))
+            result = asyncio.run(_run(net, args.docs, args.size, args.concurrency, args.rate))
+    result["offered_rate"] = args.rate or None
     if args.via_axis:
         result["via_axis"] = {"poll_interval_s": args.poll_interval}
     RESULTS.mkdir(exist_ok=True)
     suffix = "-axis" if args.via_axis else ""
-    out = RESULTS / f"e2e{suffix}-{args.size}-{args.docs}.json"
+    paced = f"-rate{args.rate:g}" if args.rate else ""
+    out = RESULTS / f"e2e{suffix}-{args.size}-{args.docs}{paced}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0 if result["delivered"] == args.docs else 1
