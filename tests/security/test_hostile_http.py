@@ -4,6 +4,7 @@ the node stays up: a valid packet posted right after is accepted (202)."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 from collections.abc import Iterator
@@ -99,3 +100,21 @@ def test_replay_is_logged_as_a_security_event(kit: Kit, node: LocalNode) -> None
     conflicts = [e for e in events if e.get("event") == "duplicate_conflict"]
     assert conflicts and all(e.get("security") is True for e in conflicts)
     assert all(e.get("from_organ_id") == SENDER for e in conflicts)
+
+
+def test_gzip_bomb_is_refused_while_decompressing(kit: Kit, node: LocalNode) -> None:
+    """~64 MiB of zeros in a ~64 KiB gzip body: the decompressed cap (the packet limit) stops
+    it, and the node goes on accepting packets."""
+    bomb = gzip.compress(b"<edXML>" + bytes(64 * 1024 * 1024), compresslevel=9)
+    assert len(bomb) < LIMITS.max_packet_bytes
+    host, port = node.direct.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        conn.request("POST", "/edxml/v1/messages", body=bomb,
+                     headers={"Content-Type": "application/xml", "Content-Encoding": "gzip"})
+        resp = conn.getresponse()
+        assert resp.status == 413
+        assert json.loads(resp.read())["code"] == "too_large"
+    finally:
+        conn.close()
+    assert post(node, kit.signed())[0] == 202
