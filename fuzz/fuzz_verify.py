@@ -18,7 +18,7 @@ import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import atheris
+import atheris  # type: ignore[import-untyped]  # atheris ships no type hints
 
 with atheris.instrument_imports():
     from cryptography.hazmat.primitives import serialization
