@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from envelopes.packet import OpenedPacket, open_packet
 
 from docnode import errors
 from docnode.offload import Offloader
 from envelopes.errors import EnvelopeError, SignatureMissing, TooLarge
 from envelopes.limits import DEFAULT_LIMITS, Limits
 from envelopes.model import Edoc, StatusMessage
+from envelopes.packet import OpenedPacket, open_packet
 from envelopes.read import read_packet
 from envelopes.signature import DEFAULT_SIGNATURE_POLICY, SignaturePolicy
 from keystore.errors import KeystoreError

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from envelopes.packet import pack_edoc
 
 from docnode.cli import main
 from envelopes.model import (
@@ -27,6 +26,7 @@ from envelopes.model import (
     TraceHeader,
 )
 from envelopes.organ import OrganId
+from envelopes.packet import pack_edoc
 from keystore.ca import Issued
 from tests.conftest import Pki, TrustFiles
 
