@@ -16,7 +16,7 @@ const I18N = {
     accept: "Tiếp nhận", refuse: "Từ chối", assign: "Phân công", processing: "Đang xử lý",
     complete: "Hoàn thành", revoke: "Thu hồi", takeback: "Lấy lại",
     recipients_status: "Trạng thái theo nơi nhận", timeline: "Diễn biến", sentok: "Đã gửi văn bản",
-    done: "Đã ghi nhận", expiring: "Chứng thư số sắp hết hạn", days: "ngày", none: "Không có văn bản",
+    done: "Đã ghi nhận", expiring: "Chứng thư số sắp hết hạn", days: "ngày", expired_cert: "đã hết hạn", none: "Không có văn bản",
     direction: "Chiều", in: "Đến", out: "Đi", document_id: "Mã văn bản", verification: "Xác thực",
     verified: "Đã xác thực chữ ký", unverified: "CHƯA xác thực (văn bản cũ)", business: "Loại nghiệp vụ",
     due_date: "Hạn xử lý", packet: "Gói tin gốc (đã ký)",
@@ -38,7 +38,7 @@ const I18N = {
     accept: "Accept", refuse: "Refuse", assign: "Assign", processing: "Processing",
     complete: "Complete", revoke: "Revoke", takeback: "Take back",
     recipients_status: "Status per recipient", timeline: "Timeline", sentok: "Document sent",
-    done: "Recorded", expiring: "Certificates expiring soon", days: "days", none: "No documents",
+    done: "Recorded", expiring: "Certificates expiring soon", days: "days", expired_cert: "expired", none: "No documents",
     direction: "Direction", in: "Incoming", out: "Outgoing", document_id: "Document id",
     verification: "Verification", verified: "Signature verified",
     unverified: "NOT verified (legacy)", business: "Business type", due_date: "Due date",
@@ -112,7 +112,7 @@ async function banner() {
   const box = $("#cert-banner");
   box.hidden = data.items.length === 0;
   box.textContent = data.items.length ? `⚠ ${t("expiring")}: ` + data.items.map(
-    (c) => `${c.subject} (${Math.floor(c.days_left)} ${t("days")})`).join("; ") : "";
+    (c) => `${c.subject} (${c.days_left < 0 ? t("expired_cert") : `${Math.floor(c.days_left)} ${t("days")}`})`).join("; ") : "";
 }
 
 function setView(name) {
