@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlmodel import col
 
 from docnode import errors
@@ -220,7 +220,7 @@ class AxisHub:
 
     # --- polls --------------------------------------------------------------------------
 
-    def _visible(self, system_id: str, message_type: str) -> list[object]:
+    def _visible(self, system_id: str, message_type: str) -> list[ColumnElement[bool]]:
         return [col(AxisCopy.recipient_system_id) == system_id,
                 col(AxisCopy.message_type) == message_type,
                 col(AxisCopy.state) == CopyState.PENDING,
@@ -232,7 +232,7 @@ class AxisHub:
             rows = (await tx.session.execute(
                 select(AxisCopy, AxisMessage).join(
                     AxisMessage, col(AxisMessage.id) == col(AxisCopy.message_id))
-                .where(*self._visible(system_id, message_type))  # type: ignore[arg-type]
+                .where(*self._visible(system_id, message_type))
                 .order_by(col(AxisCopy.created_at), col(AxisCopy.id))
                 .limit(MAX_LISTED))).all()
         return [{"docId": c.id, "serviceType": "eDoc", "messageType": c.message_type,
@@ -244,7 +244,7 @@ class AxisHub:
         async with self._store.reader() as tx:
             value = (await tx.session.execute(
                 select(func.count()).select_from(AxisCopy)
-                .where(*self._visible(system_id, message_type)))).scalar_one()  # type: ignore[arg-type]
+                .where(*self._visible(system_id, message_type)))).scalar_one()
         return int(value)
 
     async def fetch(self, system_id: str, doc_id: str) -> bytes:
