@@ -32,16 +32,20 @@ def _no_null(value: Any) -> Any:
     return value
 
 
+def _clean(answer: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): _no_null(v) for k, v in answer.items()}
+
+
 def ok_response(**fields: Any) -> dict[str, Any]:
     """A success answer (``status`` OK, ``ErrorCode`` "0"); ``None`` anywhere becomes ``""``."""
-    return _no_null({"status": "OK", "ErrorCode": ERROR_OK, "ErrorDesc": "", **fields})  # type: ignore[no-any-return]
+    return _clean({"status": "OK", "ErrorCode": ERROR_OK, "ErrorDesc": "", **fields})
 
 
 def fail_response(code: str, description: str, **fields: Any) -> dict[str, Any]:
     """A failure answer; ``code`` is our stable error code, the description ASCII only
     (sendEdoc answers are decoded as US-ASCII by the SDK)."""
     ascii_desc = description.encode("ascii", "replace").decode("ascii")
-    return _no_null({"status": "FAIL", "ErrorCode": code, "ErrorDesc": ascii_desc, **fields})  # type: ignore[no-any-return]
+    return _clean({"status": "FAIL", "ErrorCode": code, "ErrorDesc": ascii_desc, **fields})
 
 
 def encode_response(answer: Mapping[str, Any]) -> bytes:

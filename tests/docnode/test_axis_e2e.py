@@ -6,6 +6,7 @@ a revocation (BussinessDocType 1) answered with 15, and a take-back (13) answere
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -70,7 +71,7 @@ async def test_document_and_status_chain_through_the_axis(tmp_path: Path) -> Non
             await _until(lambda: seen("01"))
             for code in ("03", "04", "06"):
                 await sb.change_status(on_b, code, actor="clerk:test")
-                await _until(lambda code=code: seen(code))  # type: ignore[misc]
+                await _until(functools.partial(seen, code))
             timeline = await document_timeline(sa, sent.document_id)
 
             # revocation (BussinessDocType 1) answered with 15

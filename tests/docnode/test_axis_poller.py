@@ -19,6 +19,7 @@ from docnode.metadata import FileInput, edoc_from_metadata
 from docnode.service import SubmitResult
 from docnode.store import Direction, DocumentKind
 from docnode.verification import SIGNATURE_LEGACY_ALLOWED
+from envelopes.model import Edoc
 from envelopes.read import read_packet
 from tests.conftest import Pki
 from tests.docnode.axis_kit import (
@@ -57,10 +58,11 @@ async def _scenario(pki: Pki, axis: RunningAxis, node_b: Node) -> None:
     first = await poller.poll_once()
     assert (first.stored, first.failed, first.codes) == (1, 1, ["signature_missing"])
     edoc = read_packet(good).packet
+    assert isinstance(edoc, Edoc)
     async with node_b.store.reader() as tx:
-        entry = await tx.find_inbox(A_ORGAN, edoc.document_id)  # type: ignore[union-attr]
+        entry = await tx.find_inbox(A_ORGAN, edoc.document_id)
         assert entry is not None
-        arrivals = await tx.find_documents(edoc.document_id,  # type: ignore[union-attr]
+        arrivals = await tx.find_documents(edoc.document_id,
                                            direction=Direction.OUT, kind=DocumentKind.STATUS)
     assert [d.status_code for d in arrivals] == ["01"]
     assert (await a.get_sent_edoc_list(doc_id=good_id))[0].receive_status == "done"

@@ -12,7 +12,7 @@ import aiohttp
 
 from docnode.transport import vxp_protocol as vxp
 from docnode.transport.vxp_protocol import AckStatus, MessageType, Operation
-from envelopes.model import StatusCode
+from envelopes.model import Edoc, StatusCode
 from envelopes.packet import pack_edoc
 from tests.conftest import Pki
 from tests.docnode.axis_kit import (
@@ -26,9 +26,9 @@ from tests.docnode.axis_kit import (
 )
 
 
-def _pack(pki: Pki, doc: object, identity: str = "valid") -> bytes:
+def _pack(pki: Pki, doc: Edoc, identity: str = "valid") -> bytes:
     issued = pki.identities[identity]
-    return pack_edoc(doc, key=issued.key, certificate=issued.certificate,  # type: ignore[arg-type]
+    return pack_edoc(doc, key=issued.key, certificate=issued.certificate,
                      chain=issued.chain)
 
 
