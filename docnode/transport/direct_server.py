@@ -37,6 +37,13 @@ CHUNK_SIZE = 64 * 1024
 
 log = get_logger("direct_server")
 
+SECURITY_CODES = frozenset({
+    "forbidden_xml", "signature_invalid", "signature_policy", "certificate_untrusted",
+    "certificate_revoked", "sender_mismatch", "stale_packet",
+})
+"""Refusals that point at forgery, tampering or an attack rather than a broken sender: logged
+as security events (``"security": true``) so that operators can alert on them."""
+
 
 @dataclass(frozen=True, slots=True)
 class ReceiveOutcome:
@@ -178,6 +185,8 @@ def _refuse(exc: Exception) -> web.Response:
         return response
     if problem.code == "internal_error":
         log.exception("receive_failed")
+    elif problem.code in SECURITY_CODES:
+        log.security("receive_refused", code=problem.code, reason=problem.reason)
     else:
         log.info("receive_refused", code=problem.code, reason=problem.reason)
     response = problem_response(problem)
