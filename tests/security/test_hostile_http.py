@@ -118,3 +118,27 @@ def test_gzip_bomb_is_refused_while_decompressing(kit: Kit, node: LocalNode) -> 
     finally:
         conn.close()
     assert post(node, kit.signed())[0] == 202
+
+
+def _log_events(node: LocalNode) -> list[dict[str, object]]:
+    assert node.log_path is not None
+    events = []
+    for line in node.log_path.read_text("utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
+def test_forgeries_are_logged_as_security_events(kit: Kit, node: LocalNode) -> None:
+    """Tampering and untrusted signers are alertable (``security: true``); a merely broken
+    sender (malformed XML) is not."""
+    for name in ("tampered_subject_after_signing", "cert_other_root_same_name",
+                 "from_is_not_the_certificate_organ_id", "garbage_bytes"):
+        post(node, CASES[name].build(kit))
+    refused = [e for e in _log_events(node) if e.get("event") == "receive_refused"]
+    security = {e.get("code") for e in refused if e.get("security") is True}
+    plain = {e.get("code") for e in refused if e.get("security") is not True}
+    assert {"signature_invalid", "certificate_untrusted", "sender_mismatch"} <= security
+    assert "malformed_xml" in plain and "malformed_xml" not in security
