@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -105,3 +106,10 @@ async def test_document_and_status_chain_through_the_axis(tmp_path: Path) -> Non
     assert _codes_seen(timeline) == ["01", "03", "04", "06"]
     delivered = [e for e in recipient["timeline"] if e["kind"] == "delivered"]
     assert delivered and delivered[0]["evidence"]["axis_doc_id"]
+
+
+def test_demo_via_axis_runs(tmp_path: Path) -> None:
+    from docnode.demo import run_demo
+
+    out = io.StringIO()
+    assert run_demo(keep=tmp_path / "demo", out=out, via_axis=True) == 0
