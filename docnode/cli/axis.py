@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        dest="anchors", metavar="PEM")
     serve.add_argument("--intermediate", action="append", type=Path, default=[],
                        dest="intermediates", metavar="PEM")
-    serve.add_argument("--crl", action="append", type=Path, default=[], dest="crls")
+    serve.add_argument("--crl", action="append", type=Path, default=[], dest="crls",
+                       metavar="FILE")
     serve.add_argument("--revocation", default="required",
                        choices=("required", "required-all", "best-effort", "off"))
     serve.add_argument("--organ-id", default=None, dest="axis_organ_id",
