@@ -14,8 +14,9 @@ Rules:
    acknowledged ``fail`` (the reason is logged with its code; updateStatus carries none); a
    retryable refusal (store busy, revocation status unknown) or a fetch error is not
    acknowledged at all: the axis lists it again on the next poll.
-4. A newly stored edoc gets a real signed 01 queued back to its sender (``docnode.service``
-   rule 3); a duplicate (the same bytes after a lost acknowledgement) is only acknowledged.
+4. A stored edoc gets a real signed 01 queued back to its sender (``docnode.service`` rule 3)
+   before it is acknowledged, exactly once: a duplicate (the same bytes again after a crash or
+   a lost acknowledgement) gets its 01 only if none was queued yet.
 5. Directory sync: getAgenciesList on a schedule; the OrganIds the axis knows are kept for
    :meth:`AxisDirectorySync.knows` and logged (routing itself stays with ``docnode.directory``:
    every recipient without a direct peer goes to the axis).
@@ -30,13 +31,13 @@ from docnode import errors
 from docnode.logging import bind, get_logger
 from docnode.scheduler import Job
 from docnode.service import NodeService
-from docnode.store import WorkKind
+from docnode.store import Direction, DocumentKind, WorkKind
 from docnode.transport.direct_client import Delivery, ReceiptEvidence
 from docnode.transport.direct_server import PeerInfo
 from docnode.transport.vxp_client import ReceivedItem, VxpClient
 from docnode.transport.vxp_protocol import AckStatus, MessageType
 from envelopes.errors import EnvelopeError
-from envelopes.model import Edoc
+from envelopes.model import Edoc, StatusCode
 from envelopes.read import read_packet
 from keystore.errors import KeystoreError
 
@@ -131,22 +132,33 @@ class AxisPoller:
             stats.duplicates += 1
         else:
             stats.stored += 1
-            await self._arrival(data)
+        if not await self._arrival(data):
+            stats.deferred += 1  # stored, but its 01 is not queued yet: not acknowledged
+            return
         await self._ack(item, AckStatus.DONE)
 
-    async def _arrival(self, data: bytes) -> None:
-        # rule 4. The packet was verified by the receive path just now; reading it again
-        # (no signature check) only recovers its key to find the stored row.
+    async def _arrival(self, data: bytes) -> bool:
+        """Rule 4: make sure the stored edoc's 01 is queued (once); ``False`` if it could not
+        be. The packet was verified by the receive path just now; reading it again (no
+        signature check) only recovers its key to find the stored rows."""
         try:
             packet = read_packet(data, lenient=True).packet
             if not isinstance(packet, Edoc):
-                return
+                return True
+            sender = str(packet.from_.organ_id)
             async with self._service.store.reader() as tx:
-                inbox = await tx.find_inbox(str(packet.from_.organ_id), packet.document_id)
-            if inbox is not None:
-                await self._service.queue_arrival_status(inbox.document_id)
+                inbox = await tx.find_inbox(sender, packet.document_id)
+                sent = await tx.find_documents(packet.document_id, direction=Direction.OUT,
+                                               kind=DocumentKind.STATUS)
+            if inbox is None or any(d.status_code == StatusCode.ARRIVED.value
+                                    and d.counterparty == sender for d in sent):
+                return True  # a change stored without an inbox entry, or 01 queued already
+            await self._service.queue_arrival_status(inbox.document_id)
         except (EnvelopeError, KeystoreError, errors.DocnodeError) as exc:
+            # Not acknowledged: the axis lists it again, the duplicate comes back here.
             log.error("arrival_status_not_queued", code=errors.spec_for(exc).code)
+            return False
+        return True
 
     async def _ack(self, item: ReceivedItem, status: AckStatus) -> None:
         try:

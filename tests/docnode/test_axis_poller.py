@@ -18,6 +18,7 @@ from docnode.config import load_config, write_config
 from docnode.metadata import FileInput, edoc_from_metadata
 from docnode.service import SubmitResult
 from docnode.store import Direction, DocumentKind
+from docnode.transport.direct_server import PeerInfo
 from docnode.verification import SIGNATURE_LEGACY_ALLOWED
 from envelopes.model import Edoc
 from envelopes.read import read_packet
@@ -114,3 +115,34 @@ async def test_outgoing_via_the_axis_delivered_or_failed(pki: Pki, tmp_path: Pat
     assert ok.state.value == "delivered" and ok.axis_doc_id and ok.receipt_sha256 is None
     assert ok.status_code is None  # the recipient's own 01 comes later, as a status packet
     assert refused.state.value == "failed" and refused.last_error == "unknown_recipient"
+
+
+async def test_stored_but_unacknowledged_gets_its_01_exactly_once(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """The poller died after the receive path stored the packet and before the 01 and the
+    acknowledgement: the next poll sees a duplicate, queues the missing 01 once, acks done."""
+    init_node(tmp_path / "b", organ_id=B_ORGAN, ca_dir=pki.ca.directory)
+    config = tmp_path / "b" / "docnode.toml"
+    (tmp_path / "b" / "axis-secret").write_bytes(SECRETS["sys.b"])
+    async with running_axis(pki, tmp_path / "net") as axis:
+        data = tomllib.loads(config.read_text("utf-8"))
+        data["axis"] = {"url": axis.url, "system_id": "sys.b", "secret_file": "axis-secret"}
+        write_config(config, data)
+        async with open_node(load_config(config)) as node_b:
+            a = axis.client("sys.a")
+            good = signed_edoc(pki)
+            doc_id = await a.send_edoc(good, from_=A_ORGAN)
+            await node_b.service.receive(good, peer=PeerInfo(address="test"),
+                                         authenticated_axis=True)
+            poller = AxisPoller(client=axis.client("sys.b"), service=node_b.service)
+            first = await poller.poll_once()
+            assert (first.duplicates, first.stored) == (1, 0)
+            assert (await poller.poll_once()).listed == 0
+            edoc = read_packet(good).packet
+            assert isinstance(edoc, Edoc)
+            async with node_b.store.reader() as tx:
+                arrivals = await tx.find_documents(edoc.document_id, direction=Direction.OUT,
+                                                   kind=DocumentKind.STATUS)
+            assert [d.status_code for d in arrivals] == ["01"]
+            assert (await a.get_sent_edoc_list(doc_id=doc_id))[0].receive_status == "done"
