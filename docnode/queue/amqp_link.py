@@ -183,8 +183,9 @@ class AmqpLink:
     async def _supervise(self) -> None:
         failures = 0
         while not self._closing:
+            lost = asyncio.Event()
             try:
-                connection = await self._connect()
+                await self._connect(lost)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -199,7 +200,9 @@ class AmqpLink:
             log.info("amqp_connected", broker=self.location, generation=self.generation)
             if self._on_ready is not None:
                 self._on_ready()
-            await connection.closed()
+            # A plain (not "robust") aio-pika connection reports a broker-side close only
+            # through its close callbacks, on the connection and on each channel.
+            await lost.wait()
             self._ready.clear()
             log.warning("amqp_connection_lost", broker=self.location)
             await self._drop()
@@ -209,10 +212,15 @@ class AmqpLink:
         ceiling = min(cap, initial * 2 ** min(failures - 1, 16))
         return float(ceiling / 2 + self._rng.uniform(0, ceiling / 2))
 
-    async def _connect(self) -> AbstractConnection:
+    async def _connect(self, lost: asyncio.Event) -> None:
+        def on_close(*_args: Any) -> None:
+            lost.set()
+
         connection = await aio_pika.connect(self._url, timeout=self._timeout)
         self._connection = connection
+        connection.close_callbacks.add(on_close)
         pub = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        pub.close_callbacks.add(on_close)
         self._pub = pub
         self._declared = set()
         exchange = await pub.declare_exchange(self.topology.exchange,
@@ -227,6 +235,7 @@ class AmqpLink:
         self._exchange = exchange
         if self._deliver is not None:
             consume = await connection.channel(publisher_confirms=False)
+            consume.close_callbacks.add(on_close)
             await consume.set_qos(prefetch_count=self._prefetch)
             queue = await consume.get_queue(self.topology.work, ensure=False)
             generation, deliver = self.generation, self._deliver
@@ -236,7 +245,6 @@ class AmqpLink:
 
             await queue.consume(handoff, no_ack=False)
         self._ready.set()
-        return connection
 
     async def _declare_delay(self, ms: int) -> None:
         name = self.topology.delay(ms)
