@@ -22,8 +22,9 @@ NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(f"sqlite:///{tmp_path / 'q.sqlite3'}", tmp_path / "blobs")
+async def store(store_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    # Parametrised: SQLite and a throw-away PostgreSQL database (tests/servers.py).
+    s = await Store.open(store_url, tmp_path / "blobs")
     yield s
     await s.close()
 
@@ -194,10 +195,10 @@ async def test_release_on_shutdown_gives_items_back_uncounted(store: Store) -> N
     assert len(got) == 2 and all(i.attempts == 1 for i in got)
 
 
-async def test_two_engines_in_one_process_never_share_an_item(tmp_path: Path,
+async def test_two_engines_in_one_process_never_share_an_item(store_url: str,
                                                              store: Store) -> None:
     ids = await _enqueue(store, 200)
-    url = f"sqlite:///{tmp_path / 'q.sqlite3'}"
+    url = store_url
     engines = [create_engine(url) for _ in range(2)]
     try:
         queues = [SqlQueue(e) for e in engines]
@@ -247,12 +248,13 @@ _WORKER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-async def test_two_processes_never_claim_the_same_item(tmp_path: Path, store: Store) -> None:
+async def test_two_processes_never_claim_the_same_item(tmp_path: Path, store_url: str,
+                                                      store: Store) -> None:
     ids = await _enqueue(store, 500, at=datetime.now(UTC) - timedelta(seconds=1))
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
     go = tmp_path / "go"
-    url = f"sqlite:///{tmp_path / 'q.sqlite3'}"
+    url = store_url
     procs = [subprocess.Popen([sys.executable, str(script), url, name, str(go)],
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for name in ("p1", "p2")]
