@@ -33,7 +33,15 @@ A, B, C = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
+async def store(store_url: str, tmp_path: Path) -> AsyncIterator[Store]:
+    # Parametrised: SQLite and a throw-away PostgreSQL database (tests/servers.py).
+    s = await Store.open(store_url, tmp_path / "blobs")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     s = await Store.open(f"sqlite:///{tmp_path / 'db' / 'node.sqlite3'}", tmp_path / "blobs")
     yield s
     await s.close()
@@ -61,9 +69,9 @@ async def _count(store: Store, table: str) -> int:
         return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608 - table names are test constants
 
 
-async def test_sqlite_pragmas_on_every_connection(store: Store) -> None:
+async def test_sqlite_pragmas_on_every_connection(sqlite_store: Store) -> None:
     async def pragmas() -> tuple[object, ...]:
-        async with store.engine.connect() as conn:
+        async with sqlite_store.engine.connect() as conn:
             return tuple([(await conn.execute(text(f"PRAGMA {p}"))).scalar() for p in
                           ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")])
 
