@@ -197,6 +197,11 @@ async def delete_prefix(target: AmqpTarget) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Rule 3: mark tests by the server fixtures they use."""
     for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("docnode_backend") == "pg-amqp":
+            item.add_marker(pytest.mark.postgres)
+            item.add_marker(pytest.mark.rabbitmq)
+            continue
         names = set(getattr(item, "fixturenames", ()))
         if names & _PG_FIXTURES and _uses_pg(item):
             item.add_marker(pytest.mark.postgres)
