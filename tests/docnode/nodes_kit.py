@@ -19,6 +19,7 @@ from docnode.cli._documents import document_timeline, inbox_rows
 from docnode.config import load_config
 from docnode.localnet import FAST_DELIVERY, LocalNet, LocalNode
 from docnode.metadata import FileInput, edoc_from_metadata
+from tests.docnode import backends
 
 A_ORGAN, B_ORGAN = "000.00.00.G22", "000.00.00.H41"
 T = TypeVar("T")
@@ -27,8 +28,10 @@ PDF = b"%PDF-1.4\n% test attachment\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
 
 
 def make_net(tmp: Path, **delivery: Any) -> LocalNet:
-    return LocalNet.create(tmp, [("A", A_ORGAN), ("B", B_ORGAN)],
-                           delivery={**FAST_DELIVERY, **delivery})
+    net = LocalNet.create(tmp, [("A", A_ORGAN), ("B", B_ORGAN)],
+                          delivery={**FAST_DELIVERY, **delivery})
+    backends.apply(net)  # PostgreSQL + RabbitMQ for the pg-amqp run (tests/docnode/conftest.py)
+    return net
 
 
 @asynccontextmanager
