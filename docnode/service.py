@@ -24,7 +24,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -125,7 +125,16 @@ class NodeService:
 
     # --- submit (rule 1) -----------------------------------------------------------------
 
-    async def submit(self, edoc: Edoc, *, actor: str = "system") -> SubmitResult:
+    async def submit(
+        self,
+        edoc: Edoc,
+        *,
+        actor: str = "system",
+        also: Callable[[Transaction, SubmitResult], Awaitable[None]] | None = None,
+    ) -> SubmitResult:
+        """Sign and record ``edoc`` in ONE transaction (rule 1). ``also`` writes more rows in
+        that same transaction (the clerk API's idempotency key), so that no crash can leave
+        a document without them."""
         sender = str(edoc.from_.organ_id)
         if sender not in self.organ_ids:
             raise errors.ValidationFailed(
@@ -139,7 +148,7 @@ class NodeService:
         now = self._clock.now()
         with bind(document_id=edoc.document_id, organ_id=sender):
 
-            async def unit(tx: Transaction) -> tuple[str, dict[str, str]]:
+            async def unit(tx: Transaction) -> SubmitResult:
                 earlier = await tx.find_documents(
                     edoc.document_id, from_organ_id=sender, direction=Direction.OUT,
                     kind=DocumentKind.EDOC,
@@ -172,12 +181,15 @@ class NodeService:
                         delivery_id=d.id, evidence={"recipient": oid, "route": d.route},
                     )
                     deliveries[oid] = d.id
+                result = SubmitResult(doc.id, edoc.document_id, sha, deliveries)
+                if also is not None:
+                    await also(tx, result)
                 tx.after_commit(self._on_queued)
-                return doc.id, deliveries
+                return result
 
-            doc_id, deliveries = await self._writer.run(unit)
+            result = await self._writer.run(unit)
             log.info("submitted", recipients=recipients, packet_sha256=sha)
-        return SubmitResult(doc_id, edoc.document_id, sha, deliveries)
+        return result
 
     # --- receive (rules 2-4) ---------------------------------------------------------------
 

@@ -6,11 +6,9 @@ Rules:
    (so it survives a restart right after the answer).
 2. ``Idempotency-Key`` (per token): the same key with the same request answers the first
    answer again (``Idempotent-Replayed: true``) and never creates a second document; the same
-   key with a different request is ``conflict`` (409). The DocumentId is derived from the
-   metadata, so a retry that races the first request meets its document (and then its key),
-   and one that follows a crash between the submit's commit and the key's meets a document
-   without a key: if that document has the same subject and recipients, its answer is given
-   (and the key stored); otherwise the retry is a different document: ``conflict``.
+   key with a different request is ``conflict`` (409). The key is stored in the submit's own
+   transaction, so a document and its key commit together or not at all; a retry racing
+   the first request meets its document (``conflict`` on the DocumentId) and then its key.
 3. Lists are newest first, keyset-paginated: ``next_cursor`` names the last row shown.
 4. A document of an organisation the token does not cover is ``forbidden``.
 """
@@ -49,8 +47,8 @@ from docnode.store import (
     Direction,
     Document,
     DocumentKind,
-    IdempotencyKey,
     InboxEntry,
+    Transaction,
     Verification,
 )
 from envelopes.model import Edoc
@@ -110,39 +108,6 @@ async def _replay(ctx: ApiContext, scope: str, key: str, digest: str) -> dict[st
     return body
 
 
-async def _remember(ctx: ApiContext, scope: str, key: str, digest: str,
-                    body: dict[str, Any]) -> dict[str, Any]:
-    try:
-        async with ctx.store.transaction() as tx:
-            await tx.put_idempotency(scope=scope, key=key, request_sha256=digest,
-                                     response=body, now=ctx.clock.now(),
-                                     document_id=body["id"])
-    except errors.Conflict:
-        earlier = await _replay(ctx, scope, key, digest)
-        if earlier is not None:
-            return earlier
-        raise
-    return body
-
-
-async def _earlier_submission(ctx: ApiContext, document_id: str,
-                              edoc: Edoc) -> dict[str, Any] | None:
-    """The answer for the first submission of this very document (rule 2), or None when the
-    earlier document is another request's: it has a key of its own, or other content."""
-    async with ctx.store.reader() as tx:
-        doc = await tx.get_document(document_id)
-        deliveries = await tx.deliveries_of(document_id)
-        keyed = (await tx.session.execute(select(col(IdempotencyKey.key)).where(
-            col(IdempotencyKey.document_id) == document_id).limit(1))).first()
-    if doc is None or keyed is not None or doc.subject != edoc.subject \
-            or {d.recipient_organ_id for d in deliveries} != {str(o.organ_id) for o in edoc.to}:
-        return None
-    return {"id": doc.id, "edxml_document_id": doc.edxml_document_id,
-            "packet_sha256": doc.packet_sha256,
-            "deliveries": {d.recipient_organ_id: d.id for d in deliveries},
-            "location": f"/api/v1/documents/{doc.id}"}
-
-
 async def submit(request: web.Request) -> web.StreamResponse:
     """POST /api/v1/documents (rules 1, 2)."""
     ctx, caller = context_of(request), caller_of(request)
@@ -166,20 +131,25 @@ async def submit(request: web.Request) -> web.StreamResponse:
         raise
     fail(sub.problems)
     caller.require(str(edoc.from_.organ_id))
+
+    async def remember(tx: Transaction, result: SubmitResult) -> None:
+        # Rule 2: the key is written in the submit's own transaction, so no crash can
+        # leave the document without it.
+        if key is not None:
+            await tx.put_idempotency(scope=caller.token_id, key=key, request_sha256=digest,
+                                     response=submitted_body(result), now=ctx.clock.now(),
+                                     document_id=result.document_id)
+
     try:
-        body = submitted_body(await ctx.service.submit(edoc, actor=caller.actor))
-    except errors.Conflict as exc:
-        # Rule 2: a racing retry (the first request has stored its key by now), or one
-        # after a crash between the submit's commit and the key's.
-        first = exc.detail.get("document_id")
+        body = submitted_body(await ctx.service.submit(edoc, actor=caller.actor,
+                                                       also=remember))
+    except errors.Conflict:
+        # Rule 2: a racing retry with the same key — the first request has committed its
+        # document and key by now, so answer what it answered.
         earlier = None if key is None else await _replay(ctx, caller.token_id, key, digest)
-        if earlier is None and key is not None and isinstance(first, str):
-            earlier = await _earlier_submission(ctx, first, edoc)
         if earlier is None:
             raise
         body = earlier
-    if key is not None:
-        body = await _remember(ctx, caller.token_id, key, digest, body)
     ctx.wake_webhooks()
     return json_response(body, status=202, headers={"Location": body["location"]})
 

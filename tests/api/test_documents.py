@@ -6,10 +6,13 @@ import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
+from sqlmodel import col
 
 from docnode.app import Node, open_node
 from docnode.config import load_config
 from docnode.localnet import LocalNet
+from docnode.store import Document, IdempotencyKey
 from tests.api.kit import A_ORGAN, B_ORGAN, PDF, bearer, form, metadata, receive_from
 
 Client = TestClient[Any, Any]
@@ -99,15 +102,27 @@ async def test_same_key_different_request_is_409(client: Client, token: str) -> 
     assert (await other.json())["code"] == "conflict"
 
 
-async def test_key_lost_after_commit_still_gives_one_document(client: Client, token: str,
-                                                              a: Node) -> None:
-    # The same document submitted without a key first (as if the key's row were lost after
-    # the submit committed): the keyed retry answers with that document.
-    first = await (await _submit(client, token)).json()
+async def test_key_commits_with_the_document(client: Client, token: str, a: Node) -> None:
+    """The key is written in the submit's own transaction: the document and its key exist
+    together, and a keyed request for a document already sent without a key is a different
+    request (409), never a second document."""
     headers = {**bearer(token), "Idempotency-Key": "k-3"}
-    again = await client.post("/api/v1/documents", data=form(metadata()), headers=headers)
-    assert again.status == 202
-    assert (await again.json())["id"] == first["id"]
+    first = await client.post("/api/v1/documents", data=form(metadata()), headers=headers)
+    assert first.status == 202
+    doc_id = (await first.json())["id"]
+    async with a.store.reader() as tx:
+        rows = (await tx.session.execute(
+            select(IdempotencyKey).where(col(IdempotencyKey.key) == "k-3"))).scalars().all()
+    assert [r.document_id for r in rows] == [doc_id]
+
+    await _submit(client, token, metadata(code="9/VP"))
+    keyed = await client.post("/api/v1/documents", data=form(metadata(code="9/VP")),
+                              headers={**bearer(token), "Idempotency-Key": "k-4"})
+    assert keyed.status == 409
+    async with a.store.reader() as tx:
+        docs = (await tx.session.execute(
+            select(Document).where(col(Document.code) == "9/VP"))).scalars().all()
+    assert len(docs) == 1
 
 
 async def test_resubmitting_without_key_is_conflict(client: Client, token: str) -> None:
