@@ -83,8 +83,10 @@ async def _run(net: LocalNet | AxisNet, docs: int, size: str,
     a, b = net["A"], net["B"]
     payload = (os.urandom(512 * 1024).hex().encode() if size == "1mb" else
                b"%PDF-1.4 small attachment\n" * 20)
-    async with open_node(load_config(a.config)) as node_a, \
-            open_node(load_config(b.config)) as node_b:
+    async with open_node(load_config(a.config), consume=False) as node_a, \
+            open_node(load_config(b.config), consume=False) as node_b:
+        if node_a.runtime is not None:
+            node_a.runtime.start()  # amqp: publish each submission at once (outbox relay)
         sa = node_a.service
         started: dict[str, float] = {}
         sem = asyncio.Semaphore(concurrency)
@@ -174,7 +176,14 @@ def main() -> int:
     parser.add_argument("--docs", type=int, default=500)
     parser.add_argument("--size", choices=("small", "1mb"), default="small")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--workers", default="16",
+                        help="sends in flight per node (default 16); with --backend: the "
+                             "worker process counts to compare, e.g. 1,2,4 or 1|2|4")
+    parser.add_argument("--backend", choices=("sqlite", "pg-amqp"),
+                        help="issue 8: compare pg-amqp with --workers processes against the "
+                             "SQLite default in one run (bench/e2e_scale.py)")
+    parser.add_argument("--sends", type=int, default=16,
+                        help="with --backend: sends in flight per worker process")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="offer this many docs/s (default: all at once, for throughput)")
     parser.add_argument("--via-axis", action="store_true",
@@ -182,8 +191,10 @@ def main() -> int:
     parser.add_argument("--poll-interval", type=float, default=0.5,
                         help="agency poll interval (s) with --via-axis")
     args = parser.parse_args()
+    if args.backend is not None:
+        return _main_scale(args)
     members = [("A", "000.00.00.G22"), ("B", "000.00.00.H41")]
-    delivery = {**FAST_DELIVERY, "workers": args.workers}
+    delivery = {**FAST_DELIVERY, "workers": int(args.workers)}
     with tempfile.TemporaryDirectory(prefix="docnode-bench-") as tmp:
         net: LocalNet | AxisNet
         if args.via_axis:
@@ -205,6 +216,25 @@ def main() -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0 if result["delivered"] == args.docs else 1
+
+
+def _main_scale(args: argparse.Namespace) -> int:
+    # bench/ is not a package and not on sys.path (see the top): import through the repo root.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.e2e_scale import run_scale, table
+
+    counts = [int(w) for w in args.workers.replace("|", ",").split(",") if w.strip()]
+    if args.backend == "sqlite":
+        counts = []
+    result = run_scale(workers=counts, docs=args.docs, sends=args.sends,
+                       concurrency=args.concurrency, run_live=_run)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"e2e-scale-{args.backend}-{args.docs}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"(JSON: {out})")
+    return 0 if all(r["drain_delivered"] == args.docs and r["live_delivered"] == args.docs
+                    for r in result["configs"]) else 1
 
 
 if __name__ == "__main__":
