@@ -106,25 +106,14 @@ class LocalNode:
 
     def stop(self, *, timeout: float = 30.0) -> int | None:
         """SIGTERM and wait for the graceful shutdown (rule 2)."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
+        code = terminate(self.process, timeout=timeout)
         self._close_log()
         self.process = None
         return code
 
     def kill(self) -> None:
         """SIGKILL: a crash, no cleanup at all."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill(self.process)
         self._close_log()
         self.process = None
 
@@ -134,9 +123,7 @@ class LocalNode:
             self._log = None
 
     def tail_log(self, lines: int = 30) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        return tail_file(self.log_path, lines)
 
     def update_config(self, overrides: Mapping[str, Mapping[str, Any]]) -> None:
         """Merge ``{section: {key: value}}`` into the config (through the validating writer)."""
@@ -144,6 +131,35 @@ class LocalNode:
         for section, values in overrides.items():
             data.setdefault(section, {}).update(values)
         write_config(self.config, data)
+
+
+def terminate(process: subprocess.Popen[bytes] | None, *, timeout: float) -> int | None:
+    """SIGTERM, wait up to ``timeout`` for the graceful shutdown, then SIGKILL; the exit code
+    (``None`` when there was no process)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def kill(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL: a crash, no cleanup at all."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def tail_file(path: Path | None, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log file ("" when there is none yet)."""
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text("utf-8", "replace").splitlines()[-lines:])
 
 
 def _env() -> dict[str, str]:

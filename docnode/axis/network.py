@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from docnode.localnet import CLI, FAST_DELIVERY, LocalNode, _env
+from docnode.localnet import CLI, FAST_DELIVERY, LocalNode, _env, kill, tail_file, terminate
 
 
 @dataclass
@@ -85,23 +84,12 @@ class LocalAxis:
         raise RuntimeError(f"axis not ready after {timeout}s: {self.tail_log()}")
 
     def stop(self, *, timeout: float = 30.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
+        code = terminate(self.process, timeout=timeout)
         self._close()
         return code
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill(self.process)
         self._close()
 
     def _close(self) -> None:
@@ -111,9 +99,7 @@ class LocalAxis:
             self._log = None
 
     def tail_log(self, lines: int = 30) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        return tail_file(self.log_path, lines)
 
 
 class AxisNet:
