@@ -47,6 +47,7 @@ OPEN_LIMITS = {"peer_rate_per_s": 100000.0, "peer_burst": 100000,
 PAYLOAD = b"%PDF-1.4 small attachment\n" * 20
 
 RunLive = Callable[[LocalNet, int, str, int], Any]
+CLK = os.sysconf("SC_CLK_TCK")
 
 
 async def _admin(sql: str) -> None:
@@ -110,17 +111,45 @@ async def _queue_documents(config: Path, recipient: str, docs: int) -> None:
         await asyncio.gather(*(one(i) for i in range(docs)))
 
 
-async def _delivered_times(config: Path, docs: int, timeout_s: float) -> list[float]:
+async def _drain(config: Path, docs: int, timeout_s: float,
+                 pids: dict[str, int]) -> tuple[list[float], dict[str, float]]:
+    """Delivered times, and the CPU the processes in ``pids`` (trees) used from the first
+    delivery on (start-up is not dispatch work)."""
     async with open_node(load_config(config), consume=False) as node:
         deadline = time.monotonic() + timeout_s
+        cpu0: dict[str, float] | None = None
         while True:
             async with node.store.reader() as tx:
                 rows = (await tx.session.execute(
                     text("SELECT at FROM events WHERE kind = :k"),
                     {"k": EventKind.DELIVERED.value})).all()
+            if rows and cpu0 is None:
+                cpu0 = {k: _tree_cpu(p) for k, p in pids.items()}
             if len(rows) >= docs or time.monotonic() > deadline:
-                return sorted(_ts(r[0]) for r in rows)
-            await asyncio.sleep(0.5)
+                used = {k: round(_tree_cpu(p) - (cpu0 or {}).get(k, 0.0), 2)
+                        for k, p in pids.items()}
+                return sorted(_ts(r[0]) for r in rows), used
+            await asyncio.sleep(0.2)
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live children (``docnode run --workers``)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return _cpu_s(pid) + sum(_cpu_s(c) for c in children)
 
 
 def _ts(value: Any) -> float:
@@ -141,7 +170,10 @@ def _config_run(backend: str, workers: int, *, docs: int, sends: int, concurrenc
             # drain: queue first, then start A
             asyncio.run(_queue_documents(a.config, b.organ_id, docs))
             a.start(args=args)
-            times = asyncio.run(_delivered_times(a.config, docs, 120 + docs * 0.2))
+            assert a.process is not None and b.process is not None
+            # CPU from the first delivery on (A: its listener process and its workers).
+            times, drain_cpu = asyncio.run(_drain(
+                a.config, docs, 120 + docs * 0.2, {"A": a.process.pid, "B": b.process.pid}))
             drain = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
             # live: submit while A runs
             live = asyncio.run(run_live(net, docs, "small", concurrency))
@@ -153,7 +185,9 @@ def _config_run(backend: str, workers: int, *, docs: int, sends: int, concurrenc
                 asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     return {"config": label, "backend": backend, "worker_processes": workers,
             "sends_per_process": sends, "drain_delivered": len(times),
-            "drain_docs_per_s": round(drain, 1), "live_delivered": live["delivered"],
+            "drain_docs_per_s": round(drain, 1), "drain_cpu_s": drain_cpu,
+            "drain_cpu_ms_per_doc": round(sum(drain_cpu.values()) * 1000 / docs, 1),
+            "live_delivered": live["delivered"],
             "live_docs_per_s": live["docs_per_s"],
             "live_submit_to_delivered_ms": live["submit_to_delivered_ms"],
             "cpu_s": live["cpu_s"]}
@@ -177,11 +211,12 @@ def run_scale(*, workers: Sequence[int], docs: int, sends: int, concurrency: int
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'configuration':34} {'drain docs/s':>12} {'x1':>6} {'live docs/s':>12} "
-             f"{'p50 ms':>9} {'p99 ms':>9}"]
+    lines = [f"{'configuration':34} {'drain docs/s':>12} {'x1':>6} {'CPU ms/doc':>10} "
+             f"{'live docs/s':>12} {'p50 ms':>9} {'p99 ms':>9}"]
     for r in result["configs"]:
         lat = r["live_submit_to_delivered_ms"]
         lines.append(f"{r['config']:34} {r['drain_docs_per_s']:>12} "
-                     f"{r.get('drain_vs_1_worker', ''):>6} {r['live_docs_per_s']:>12} "
-                     f"{lat.get('p50', ''):>9} {lat.get('p99', ''):>9}")
+                     f"{r.get('drain_vs_1_worker', ''):>6} {r['drain_cpu_ms_per_doc']:>10} "
+                     f"{r['live_docs_per_s']:>12} {lat.get('p50', ''):>9} "
+                     f"{lat.get('p99', ''):>9}")
     return "\n".join(lines)
