@@ -217,3 +217,10 @@ def _uses_pg(item: pytest.Item) -> bool:
             return str(params[name]).startswith("pg")
     return True
 
+
+def free_port_url(base: str) -> str:
+    """``base:PORT`` with a loopback port nothing listens on (a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"{base}:{port}/"
