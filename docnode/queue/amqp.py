@@ -56,6 +56,7 @@ class AmqpQueue:
                  republish_after_s: float = 300.0,
                  on_message: Callable[[], None] | None = None,
                  on_outcome: Callable[[], None] | None = None) -> None:
+        self._store = store
         self.sql = SqlQueue(store, policy=policy)
         """Lease bookkeeping and statistics on the ``outbox`` table (shared with ``sql``)."""
         self.policy = policy
@@ -108,7 +109,7 @@ class AmqpQueue:
         if not batch:
             return []
         stmt = _claim_ids(list(batch), worker_id, lease_s=lease_s, now=now)
-        async with self.sql._write_turn(), self.engine.begin() as conn:
+        async with self._store.write_gate(), self.engine.begin() as conn:
             rows = (await conn.execute(stmt)).all()
         items = [QueueItem(id=r.id, kind=WorkKind(r.kind), ref=r.ref, attempts=r.attempts,
                            lease_owner=r.lease_owner, lease_token=r.lease_token,
