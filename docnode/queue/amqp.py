@@ -22,6 +22,9 @@ Rules (besides those of :mod:`docnode.queue`, which all hold):
    remains the record).
 5. Stale messages (from a connection that has since dropped) are not claimed: they can no
    longer be acknowledged, and the broker redelivers them on the new connection.
+6. A claimed message whose lease expired without an outcome (recording it failed) is handed
+   back to the broker (``nack`` with requeue) at the next claim, so the item is taken again
+   as with the ``sql`` backend's expired leases.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ class AmqpQueue:
         self._on_message = on_message
         self._on_outcome = on_outcome
         self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, int]] = asyncio.Queue()
-        self._held: dict[int, AbstractIncomingMessage] = {}
+        self._held: dict[int, tuple[AbstractIncomingMessage, datetime]] = {}
+        """Claimed item id -> its message and the lease expiry (rule 6)."""
 
     def attach(self, link: AmqpLink) -> None:
         self.link = link
@@ -95,6 +99,7 @@ class AmqpQueue:
     async def claim(self, worker_id: str, *, limit: int, lease_s: float,
                     now: datetime) -> Sequence[QueueItem]:
         """Lease the rows of up to ``limit`` received messages (rule 2)."""
+        await self._give_back_expired(now)
         batch: dict[int, AbstractIncomingMessage] = {}
         current = self.link.generation if self.link is not None else -1
         while len(batch) < limit and not self._inbox.empty():
@@ -117,7 +122,7 @@ class AmqpQueue:
                            last_error=r.last_error)
                  for r in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))]
         for item in items:
-            self._held[item.id] = batch.pop(item.id)
+            self._held[item.id] = (batch.pop(item.id), item.lease_expires_at)
         if batch:
             await self._not_claimed(batch, now=now)
         return items
@@ -151,7 +156,10 @@ class AmqpQueue:
         tx.after_commit(park)
 
     async def extend(self, item: QueueItem, *, lease_s: float, now: datetime) -> QueueItem:
-        return await self.sql.extend(item, lease_s=lease_s, now=now)
+        renewed = await self.sql.extend(item, lease_s=lease_s, now=now)
+        if item.id in self._held:
+            self._held[item.id] = (self._held[item.id][0], renewed.lease_expires_at)
+        return renewed
 
     async def release(self, worker_id: str, *, now: datetime) -> int:
         """Graceful shutdown: held rows back to ready (attempt not counted; the relay
@@ -159,7 +167,7 @@ class AmqpQueue:
         the broker (``nack`` with requeue), so that nothing waits for a lease to expire."""
         count = await self.sql.release(worker_id, now=now)
         held, self._held = list(self._held.values()), {}
-        for message in held:
+        for message, _expiry in held:
             await _settle(message, ack=True)
         while not self._inbox.empty():
             await _settle(self._inbox.get_nowait()[0], ack=False)
@@ -174,13 +182,22 @@ class AmqpQueue:
 
     def _acker(self, item_id: int, *, outcome: bool = False) -> Callable[[], Any]:
         async def ack() -> None:
-            message = self._held.pop(item_id, None)
-            if message is not None:
-                await _settle(message, ack=True)
+            held = self._held.pop(item_id, None)
+            if held is not None:
+                await _settle(held[0], ack=True)
             if outcome and self._on_outcome is not None:
                 self._on_outcome()
 
         return ack
+
+    async def _give_back_expired(self, now: datetime) -> None:
+        # Rule 6: an attempt whose outcome could not be recorded (the store went away, a bug)
+        # never acknowledges; once its lease has expired the message goes back to the broker
+        # so that a worker (maybe this one) takes the item again.
+        expired = [i for i, (_m, expiry) in self._held.items() if expiry < now]
+        for item_id in expired:
+            message, _expiry = self._held.pop(item_id)
+            await _settle(message, ack=False)
 
     async def _not_claimed(self, batch: dict[int, AbstractIncomingMessage], *,
                            now: datetime) -> None:

@@ -171,3 +171,17 @@ async def stack_consumer(store: Store, amqp: AmqpTarget
     stack = AsyncExitStack()
     parts = await stack.enter_async_context(consumer(store, amqp))
     return parts, stack
+
+
+async def test_an_attempt_without_an_outcome_is_taken_again_after_its_lease(
+        store: Store, amqp: AmqpTarget) -> None:
+    [item_id] = await enqueue(store, 1)
+    async with consumer(store, amqp) as (queue, relay):
+        await relay.sweep()
+        [first] = await claim_all(queue, 1, lease_s=0.5)
+        # The outcome is never recorded (the store went away mid-commit, say): no ack. Once
+        # the lease expired the message goes back to the broker and the item comes again.
+        [again] = await claim_all(queue, 1)
+        assert (again.id, again.attempts) == (item_id, first.attempts + 1)
+        await complete(store, queue, [again])
+    assert await depth(amqp, Topology(amqp.prefix).work) == 0
