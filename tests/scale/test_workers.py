@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from docnode.app import open_node
+from docnode.app import Node, open_node
 from docnode.config import load_config
 from tests.scale.kit import (
     children_of,
@@ -99,3 +99,42 @@ async def test_dropped_broker_connections_lose_nothing(tmp_path: Path, pg_url: s
     finally:
         a.stop()
         b.stop()
+
+
+async def test_cut_database_connections_lose_nothing(tmp_path: Path, pg_url: str,
+                                                     amqp: AmqpTarget) -> None:
+    net = scale_net(tmp_path, store_a=pg_url, store_b=f"sqlite:///{tmp_path / 'b.sqlite3'}",
+                    amqp=amqp, workers=4)
+    a, b = net["A"], net["B"]
+    b.start()
+    a.start(args=["--workers", "2"])
+    try:
+        async with open_node(load_config(a.config)) as parts:
+            ids = await submit_many(parts, b.organ_id, 150, tag="P")
+            await wait_delivered(parts, 20, timeout=300)
+            # Every session of A's processes on its database goes (a PostgreSQL restart, as
+            # far as the node can tell); the submitter's own pool is cut too.
+            for _ in range(3):
+                await terminate_sessions(parts)
+                await asyncio.sleep(0.5)
+            states = await wait_delivered(parts, 150, timeout=300)
+        assert states == {"delivered": 150}
+        assert received_counts(b).get("accepted") == len(set(ids))
+        a.wait_ready()  # /readyz is ready again: the store check passes
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def terminate_sessions(parts: Node) -> None:
+    from sqlalchemy import text
+
+    from docnode.errors import StoreUnavailable
+
+    try:
+        async with parts.store.engine.connect() as conn:
+            await conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    except StoreUnavailable:
+        pass
