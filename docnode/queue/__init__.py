@@ -15,7 +15,10 @@ Rules:
 4. Time is a parameter (``now``); delays and ages are seconds.
 
 Backends: :class:`docnode.queue.sql.SqlQueue` (the ``outbox`` table, one ``UPDATE …
-RETURNING`` per claim; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+RETURNING`` per claim; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and
+:class:`docnode.queue.amqp.AmqpQueue` (RabbitMQ carries the outbox row ids, published by the
+:mod:`docnode.queue.relay`; :mod:`docnode.queue.amqp_link` holds the broker connection);
+:func:`docnode.queue.backend.open_queue` builds the one ``[queue]`` asks for.
 """
 
 from docnode.queue.model import Queue, QueueItem, QueueStats, RetryDecision, RetryPolicy
