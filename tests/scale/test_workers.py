@@ -138,3 +138,28 @@ async def terminate_sessions(parts: Node) -> None:
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     except StoreUnavailable:
         pass
+
+
+async def test_workers_on_the_sqlite_default(tmp_path: Path) -> None:
+    # One machine, the sql queue: the listener process and two worker processes share the
+    # SQLite file; the cluster jobs' file lock is held by exactly one of them.
+    net = scale_net(tmp_path, store_a=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+                    store_b=f"sqlite:///{tmp_path / 'b.sqlite3'}", amqp=None, workers=4)
+    a, b = net["A"], net["B"]
+    b.start()
+    a.start(args=["--workers", "2"])
+    workers: list[int] = []
+    try:
+        assert a.process is not None
+        workers = children_of(a.process.pid)
+        assert len(workers) == 2
+        async with open_node(load_config(a.config)) as parts:
+            ids = await submit_many(parts, b.organ_id, 40, tag="L")
+            states = await wait_delivered(parts, 40, timeout=300)
+        assert states == {"delivered": 40}
+        assert received_counts(b).get("accepted") == len(set(ids))
+    finally:
+        a.stop()
+        b.stop()
+    # A graceful stop of the supervisor stops its workers too.
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
