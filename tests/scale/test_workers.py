@@ -163,3 +163,26 @@ async def test_workers_on_the_sqlite_default(tmp_path: Path) -> None:
         b.stop()
     # A graceful stop of the supervisor stops its workers too.
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+async def test_workers_of_a_killed_supervisor_stop_by_themselves(tmp_path: Path) -> None:
+    net = scale_net(tmp_path, store_a=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+                    store_b=f"sqlite:///{tmp_path / 'b.sqlite3'}", amqp=None)
+    a = net["A"]
+    a.start(args=["--workers", "2"])
+    assert a.process is not None
+    workers = children_of(a.process.pid)
+    assert len(workers) == 2
+    a.kill()  # kill -9: the supervisor cannot tell its workers anything
+    async with asyncio.timeout(60):
+        while alive := [pid for pid in workers if _running(pid)]:
+            await asyncio.sleep(0.2)
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # an exited orphan waits for init to reap it
