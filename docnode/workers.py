@@ -33,7 +33,8 @@ import signal
 import sys
 from pathlib import Path
 
-from docnode.config import Settings
+from docnode.config import Role, Settings
+from docnode.errors import UsageError
 from docnode.logging import configure_logging, get_logger
 
 log = get_logger("workers")
@@ -53,6 +54,10 @@ def without_listeners(settings: Settings) -> Settings:
 def run_node(settings: Settings, config: Path, *, workers: int = 0, listen: bool = True,
              worker_of: int | None = None) -> int:
     """``docnode run`` in the shape chosen by the options (module docstring)."""
+    if settings.node.role is Role.AXIS and (workers or not listen or worker_of is not None):
+        # The axis role (docnode.axis.runtime) runs its own processes; it has no outbox
+        # dispatch to spread over workers.
+        raise UsageError("--workers and --no-listen apply to the agency role only")
     configure_logging(fmt=settings.logging.format.value,
                       level=settings.logging.level.value.upper())
     if worker_of is not None:
