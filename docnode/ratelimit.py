@@ -1,4 +1,5 @@
-"""Rate limits of the direct listener: per peer and for the whole node (DESIGN §8, issue 9).
+"""Rate limits of the direct listener and the VXP axis server: per peer (per client system
+on the axis) and for the whole listener (DESIGN §8, issue 9).
 
 Rules:
 1. Token buckets: each peer has ``burst`` tokens refilled at ``rate`` per second; one request
@@ -7,8 +8,11 @@ Rules:
    ``Retry-After`` header giving the whole seconds until a token is back, before the body is
    read.
 2. A peer is its verified TLS client certificate subject when the listener asks for one,
-   else its remote address. A peer's identity inside the packet is NOT used: the packet has
-   not been verified when the limit applies, and verifying is the expensive part to protect.
+   else its remote address; on the axis, the claimed client system id together with the
+   address (:func:`vxp_system_key` — the HMAC is not checked yet, so the address keeps one
+   client from draining another system's bucket by claiming its id). A peer's identity
+   inside the packet is NOT used: the packet has not been verified when the limit applies,
+   and verifying is the expensive part to protect.
 3. Time comes from a monotonic clock passed in (tests use their own); buckets of peers idle
    for ``idle_s`` are dropped so that the table cannot grow without bound.
 4. A refused request is logged (``rate_limited``, with the peer) at most once per second per
@@ -36,10 +40,10 @@ MonotonicClock = Callable[[], float]
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
-    peer_rate_per_s: float = 20.0
-    peer_burst: int = 40
-    system_rate_per_s: float = 200.0
-    system_burst: int = 400
+    peer_rate_per_s: float = 100.0
+    peer_burst: int = 400
+    system_rate_per_s: float = 500.0
+    system_burst: int = 2000
     idle_s: float = 600.0
     """Drop a peer's bucket after this long without requests."""
 
@@ -125,21 +129,41 @@ def peer_key(request: web.Request) -> str:
     return "ip:" + (request.remote or "")
 
 
-def rate_limit_middleware(limiter: RateLimiter) -> Middleware:
-    """An aiohttp middleware applying :class:`RateLimiter` to every request (rule 1)."""
+def vxp_system_key(request: web.Request) -> str:
+    """Rule 2 on the axis: the claimed ``XroadVnpt-systemid`` and the remote address."""
+    system = request.headers.get("XroadVnpt-systemid", "")[:64]
+    return f"system:{system}|{peer_key(request)}"
+
+
+Refusal = Callable[[web.Request, errors.RateLimited], web.Response]
+
+
+def _problem_refusal(_request: web.Request, error: errors.RateLimited) -> web.Response:
+    return problem_response(error)
+
+
+def rate_limit_middleware(
+    limiter: RateLimiter,
+    *,
+    key: Callable[[web.Request], str] = peer_key,
+    refusal: Refusal = _problem_refusal,
+) -> Middleware:
+    """An aiohttp middleware applying :class:`RateLimiter` to every request (rule 1).
+    ``refusal`` shapes the 429 body: problem+json by default, the VXP JSON on the axis."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        peer = peer_key(request)
+        peer = key(request)
         wait = limiter.try_acquire(peer)
         if wait is None:
             return await handler(request)
         retry_after = max(1, math.ceil(wait))
         if limiter.should_log(peer):
             log.warning("rate_limited", peer=peer, retry_after_s=retry_after)
-        response = problem_response(errors.RateLimited(
+        response = refusal(request, errors.RateLimited(
             f"too many requests; try again in {retry_after} s",
             detail={"retry_after_s": retry_after}))
+        response.set_status(429)
         response.headers["Retry-After"] = str(retry_after)
         # The body is not read: close rather than drain it.
         response.force_close()
@@ -148,9 +172,15 @@ def rate_limit_middleware(limiter: RateLimiter) -> Middleware:
     return middleware
 
 
-def install_rate_limits(app: web.Application, limits: RateLimits, *,
-            clock: MonotonicClock = time.monotonic) -> RateLimiter:
+def install_rate_limits(
+    app: web.Application,
+    limits: RateLimits,
+    *,
+    clock: MonotonicClock = time.monotonic,
+    key: Callable[[web.Request], str] = peer_key,
+    refusal: Refusal = _problem_refusal,
+) -> RateLimiter:
     """Put the rate limit in front of every handler of ``app`` (before it is started)."""
     limiter = RateLimiter(limits, clock=clock)
-    app.middlewares.insert(0, rate_limit_middleware(limiter))
+    app.middlewares.insert(0, rate_limit_middleware(limiter, key=key, refusal=refusal))
     return limiter

@@ -31,6 +31,7 @@ from docnode.config import HostPort, Settings, SqliteSynchronous
 from docnode.errors import ConfigInvalid
 from docnode.logging import get_logger
 from docnode.offload import Offloader
+from docnode.ratelimit import RateLimits
 from docnode.store import Store
 from docnode.transport.vxp_server import build_vxp_app
 from docnode.verification import VerificationContext
@@ -99,9 +100,10 @@ async def serve_axis(
     max_packet_bytes: int,
     stop: asyncio.Event,
     on_started: Callable[[tuple[str, int]], None] | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> None:
     """Serve VXP on ``listen`` until ``stop`` is set (rule 3)."""
-    app = build_vxp_app(parts.hub, max_packet_bytes=max_packet_bytes)
+    app = build_vxp_app(parts.hub, max_packet_bytes=max_packet_bytes, rate_limits=rate_limits)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_S, access_log=None)
     await runner.setup()
     try:
@@ -136,6 +138,7 @@ async def _housekeeping(parts: AxisParts, stop: asyncio.Event) -> None:
 async def run_until_signal(
     parts: AxisParts, listen: HostPort, *, max_packet_bytes: int,
     on_started: Callable[[tuple[str, int]], None] | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -143,7 +146,7 @@ async def run_until_signal(
         loop.add_signal_handler(sig, stop.set)
     try:
         await serve_axis(parts, listen, max_packet_bytes=max_packet_bytes, stop=stop,
-                         on_started=on_started)
+                         on_started=on_started, rate_limits=rate_limits)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -166,8 +169,13 @@ async def run_axis_role(settings: Settings, *, stop: asyncio.Event | None = None
     location = location_of(settings)
     verification = context_from_settings(settings)
     limits = settings.limits.to_limits()
+    lim = settings.limits
+    rates = RateLimits(peer_rate_per_s=lim.peer_rate_per_s, peer_burst=lim.peer_burst,
+                       system_rate_per_s=lim.system_rate_per_s, system_burst=lim.system_burst)
     async with open_axis(location, verification=verification, environ=os.environ) as parts:
         if stop is None:
-            await run_until_signal(parts, listen, max_packet_bytes=limits.max_packet_bytes)
+            await run_until_signal(parts, listen, max_packet_bytes=limits.max_packet_bytes,
+                                   rate_limits=rates)
         else:
-            await serve_axis(parts, listen, max_packet_bytes=limits.max_packet_bytes, stop=stop)
+            await serve_axis(parts, listen, max_packet_bytes=limits.max_packet_bytes, stop=stop,
+                             rate_limits=rates)

@@ -254,10 +254,10 @@ def _limits(r: Reader) -> LimitsSettings:
         max_depth=r.integer("max_depth", default=256),
         freshness_past_s=r.integer("freshness_past_s", default=604800),
         clock_skew_s=r.integer("clock_skew_s", default=300, minimum=0),
-        peer_rate_per_s=r.number("peer_rate_per_s", default=20.0),
-        peer_burst=r.integer("peer_burst", default=40),
-        system_rate_per_s=r.number("system_rate_per_s", default=200.0),
-        system_burst=r.integer("system_burst", default=400),
+        peer_rate_per_s=r.number("peer_rate_per_s", default=100.0),
+        peer_burst=r.integer("peer_burst", default=400),
+        system_rate_per_s=r.number("system_rate_per_s", default=500.0),
+        system_burst=r.integer("system_burst", default=2000),
     )
     r.finish()
     return limits

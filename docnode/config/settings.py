@@ -226,13 +226,13 @@ class LimitsSettings:
     max_depth: int
     freshness_past_s: int
     clock_skew_s: int
-    peer_rate_per_s: float = 20.0
+    peer_rate_per_s: float = 100.0
     """Direct listener: sustained requests per second from one peer (429 beyond)."""
-    peer_burst: int = 40
+    peer_burst: int = 400
     """Direct listener: requests one peer may send at once before the rate applies."""
-    system_rate_per_s: float = 200.0
+    system_rate_per_s: float = 500.0
     """Direct listener: sustained requests per second from all peers together."""
-    system_burst: int = 400
+    system_burst: int = 2000
 
     def to_limits(self) -> Limits:
         """The ``envelopes`` parsing limits these settings stand for."""

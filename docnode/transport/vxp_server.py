@@ -26,6 +26,7 @@ from aiohttp import web
 from docnode import errors
 from docnode.axis.hub import AxisHub
 from docnode.logging import bind, get_logger
+from docnode.ratelimit import RateLimits, install_rate_limits, vxp_system_key
 from docnode.transport import vxp_protocol as vxp
 from docnode.transport.vxp_protocol import MessageType, Operation, VerifiedRequest
 from envelopes.errors import EnvelopeError, TooLarge
@@ -152,10 +153,28 @@ def add_vxp_routes(app: web.Application, *, prefix: str = "") -> None:
         app.router.add_post(f"{base}/{operation.value}", _endpoint(operation))
 
 
-def build_vxp_app(hub: AxisHub, *, max_packet_bytes: int, prefix: str = "") -> web.Application:
-    """The axis's aiohttp application (the caller runs it and owns the hub's resources)."""
+def _rate_refusal(request: web.Request, error: errors.RateLimited) -> web.Response:
+    """A 429 the SDK can read: the VXP JSON shape (status FAIL, DocId on sendEdoc)."""
+    name = request.path.rstrip("/").rsplit("/", 1)[-1]
+    operation = next((op for op in Operation if op.value == name), Operation.COUNT_RECEIVE_EDOC)
+    return web.Response(body=vxp.encode_response(_failure(operation, error)), status=429,
+                        content_type="application/json", charset="utf-8")
+
+
+def build_vxp_app(
+    hub: AxisHub,
+    *,
+    max_packet_bytes: int,
+    prefix: str = "",
+    rate_limits: RateLimits | None = None,
+) -> web.Application:
+    """The axis's aiohttp application (the caller runs it and owns the hub's resources).
+    ``rate_limits`` (default :class:`RateLimits` defaults) apply per client system and
+    address, answered in the VXP JSON shape with 429 and Retry-After."""
     # A 64 MiB packet fits; the VXP body is the packet plus CR LF.
     app = web.Application(client_max_size=max_packet_bytes + MAX_BODY_SLACK)
     app[HUB_KEY] = hub
     add_vxp_routes(app, prefix=prefix)
+    install_rate_limits(app, rate_limits or RateLimits(), key=vxp_system_key,
+                        refusal=_rate_refusal)
     return app

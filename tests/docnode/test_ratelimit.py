@@ -9,7 +9,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from docnode.ratelimit import RateLimiter, RateLimits, install_rate_limits
+from docnode.ratelimit import RateLimiter, RateLimits, install_rate_limits, vxp_system_key
+from docnode.transport.vxp_server import _rate_refusal
 
 
 class Clock:
@@ -82,3 +83,28 @@ async def test_middleware_answers_429_problem_with_retry_after() -> None:
             "rate_limited", True, 4)
         clock.now += 4.0
         assert (await client.post("/edxml/v1/messages", data=b"x")).status == 200
+
+
+async def test_axis_limits_each_client_system_and_answers_in_vxp_shape() -> None:
+    """On the VXP axis the bucket is per claimed system id (and address), and a refusal is
+    the JSON the SDK parses (status FAIL, ErrorCode, DocId on sendEdoc) with 429."""
+    clock = Clock()
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/sendEdoc", ok)
+    install_rate_limits(app, RateLimits(peer_rate_per_s=0.5, peer_burst=1), clock=clock,
+                        key=vxp_system_key, refusal=_rate_refusal)
+    one, two = {"XroadVnpt-systemid": "vxp.a"}, {"XroadVnpt-systemid": "vxp.b"}
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.post("/sendEdoc", data=b"x", headers=one)).status == 200
+        refused = await client.post("/sendEdoc", data=b"x", headers=one)
+        assert refused.status == 429
+        assert refused.headers["Retry-After"] == "2"
+        body = json.loads(await refused.read())
+        assert (body["status"], body["ErrorCode"], body["DocId"]) == ("FAIL", "rate_limited", "")
+        assert None not in body.values()
+        # another client system has its own bucket
+        assert (await client.post("/sendEdoc", data=b"x", headers=two)).status == 200
