@@ -9,24 +9,29 @@ Rules (what :func:`sign` produces, and the only thing :func:`verify` accepts):
 3. RSA-SHA256 with a key of at least ``policy.min_rsa_bits``, or ECDSA-P256-SHA256; digest
    SHA-256. SHA-1 (rsa-sha1, sha1) only when ``policy.allow_sha1`` (legacy input) is set.
 4. ``KeyInfo/X509Data`` carries the signer certificate and the intermediates. The signature is
-   checked against the key of the KeyInfo certificate, which is always handed to signxml as
-   ``x509_cert``: signxml never falls back to the ``certifi`` bundle. Whether that
-   certificate deserves trust is ``keystore``'s question, not this module's.
-5. Any exception out of signxml means "invalid" (:class:`SignatureInvalid`).
-6. :func:`verify` returns only what the signature covers: the tree signxml re-parses (with our
-   parser) from the canonical bytes it digested.
+   checked against the key of the first KeyInfo certificate (as we, xmlsec1 and .NET write
+   it), never against a bare KeyValue and never with a trust store of its own (no certifi
+   fallback is possible: no certificate path is built here). Whether that certificate
+   deserves trust is ``keystore``'s question, not this module's.
+5. Values are read strictly: base64 only (whitespace allowed), no child elements in
+   SignatureValue/DigestValue, DigestValue read from the canonical SignedInfo (what was
+   signed); any failure of a check is :class:`SignatureInvalid`.
+6. :func:`verify` returns only what the signature covers: the tree parsed (with our parser)
+   from the very canonical bytes whose digest matched, without the Signature.
 
-Performance (issue 3, "known traps"): signxml is driven through :mod:`envelopes._signxml`
-(our one parser, no copies of the document, streamed canonicalisation), and :func:`sign`
-splices the serialised Signature into the bytes it was given instead of serialising the
-packet again. The signer certificate is the first X509Certificate, as we, xmlsec1 and .NET
-write it; if another certificate's key made the signature, verification fails.
+Implementation (issue 3): the profile is written and checked by :mod:`envelopes._xmldsig`
+with ``cryptography`` and lxml's C14N directly (signxml's Python-heavy signer and verifier
+cost more than the RSA operation on a small packet). The document is parsed once, hashed as it
+is canonicalised (:mod:`envelopes._canonical`), and :func:`sign` splices the Signature into the
+bytes it was given instead of serialising the packet again.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import hmac
+import io
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,10 +42,22 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
-from signxml.verifier import SignatureConfiguration
 
-from ._signxml import DS_NS, ENVELOPED, EXC_C14N, Signer, Verifier, ds, key_info
+from ._canonical import canonicalize
+from ._xmldsig import (
+    DS_NS,
+    ENVELOPED,
+    EXC_C14N,
+    DigestMethod,
+    PrivateKey,
+    SignatureMethod,
+    check_value,
+    ds,
+    key_info,
+    sign_value,
+    signature_element,
+    signed_info,
+)
 from .errors import (
     NotEdxml,
     SignatureInvalid,
@@ -63,9 +80,6 @@ __all__ = [
 ]
 
 HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
-_LOCATION = f"./{HEADER_PATH}/"  # signxml appends ds:Signature to this path
-
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +105,7 @@ class VerifiedPacket:
     """What a valid signature covers, and by which certificate (trust not yet checked)."""
 
     root: etree._Element
-    """The signed document only, re-parsed from the digested canonical bytes, Signature
+    """The signed document only, parsed from the digested canonical bytes, Signature
     removed (comments and anything else the signature does not cover are gone)."""
     signer_certificate: x509.Certificate
     """The KeyInfo certificate whose key verified the signature."""
@@ -120,27 +134,31 @@ def sign(
 ) -> bytes:
     """Return ``data`` with an enveloped signature as the last child of ``edXMLHeader``.
 
-    ``data`` is an unsigned packet: no Signature anywhere and no ``Id`` on the root (signxml
-    would then reference ``#id``, which other verifiers reject). Bytes outside the Signature
-    element stay exactly as given. Raises an :class:`EnvelopeError` subclass.
+    ``data`` is an unsigned packet: no Signature anywhere and no ``Id`` on the root (some
+    signers would then reference ``#id``, which other verifiers reject). Bytes outside the
+    Signature element stay exactly as given. Raises an :class:`EnvelopeError` subclass.
     """
     method = _signature_method_for(key, certificate)
     root = parse(data, limits=limits).root
     header = _find_header(root)
     _check_unsigned(root)
-    placeholder, splice = _insert_placeholder(header, data)
+    # Where the Signature goes; the tree now reads as the enveloped transform will see it.
+    splice = _plan_splice(header, data)
+    hasher = hashlib.sha256()
     # With a splice the tree is not serialised, so attachment texts need not go back in.
-    signer = Signer(root, placeholder, method, restore_texts=splice is None)
+    canonicalize(root, write=hasher.update, restore=splice is None)
+    to_sign, inner = signed_info(method, hasher.digest())
     try:
-        signer.sign(root, key=key, key_info=key_info(certificate, *chain))
-    except Exception as exc:  # signxml / cryptography refusing the key or the input
+        value = sign_value(key, method, to_sign)
+    except SignaturePolicyViolation:
+        raise
+    except Exception as exc:  # cryptography refusing the key
         raise SignaturePolicyViolation(f"cannot sign: {exc}") from exc
+    signature_xml = signature_element(inner, value, key_info((certificate, *chain)))
     if splice is None:  # no safe place to splice: serialise the one tree
+        header.append(etree.fromstring(signature_xml, parser=thread_parser()))
         return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
     offset, before = splice
-    # Exclusive C14N declares exactly the ds namespace on the Signature (plain tostring would
-    # repeat every ancestor's declarations).
-    signature_xml = etree.tostring(placeholder, method="c14n", exclusive=True)
     root.clear()  # the big tree is done with: free it before the output is built
     view = memoryview(data)
     return b"".join((view[:offset], before, signature_xml, view[offset:]))
@@ -186,29 +204,28 @@ def _check_unsigned(root: etree._Element) -> None:
             )
 
 
-def _insert_placeholder(
-    header: etree._Element, data: bytes
-) -> tuple[etree._Element, tuple[int, bytes] | None]:
-    """Append signxml's placeholder to ``header``; plan where its bytes go in ``data``.
+def _plan_splice(header: etree._Element, data: bytes) -> tuple[int, bytes] | None:
+    """Where the Signature's bytes go in ``data``: (offset, before) such that inserting
+    ``before + <Signature>`` at ``offset`` yields the signed packet, or None when the header's
+    end tag cannot be located safely (the caller then appends to the tree and serialises).
 
-    Returns the placeholder and (offset, before) such that inserting ``before + <Signature>``
-    at ``offset`` yields exactly the tree that is signed, or None when the header's end tag
-    cannot be located safely.
+    On a VNPT-indented header the Signature goes on its own line: ``indent`` (the header's
+    own first indentation) before it, the old tail after it. The enveloped transform removes
+    the Signature and joins the text around it, so the last child's tail then reads
+    ``indent + tail``; the tree is changed to read so, as the digest must see it.
     """
-    last = header[-1] if len(header) else None
-    placeholder = etree.SubElement(header, f"{{{DS_NS}}}Signature", nsmap={"ds": DS_NS})
-    placeholder.set("Id", "placeholder")
     end = _header_end_offset(data, header)
     if end is None:
-        return placeholder, None
+        return None
+    last = header[-1] if len(header) else None
     tail, indent = (last.tail if last is not None else None), header.text
     if last is not None and tail and indent and not tail.strip() and not indent.strip():
         encoded = tail.encode()
         if data[end - len(encoded) : end] == encoded:
             # ...</TraceHeaderList>{indent}<ds:Signature>...</ds:Signature>{tail}</...Header>
-            last.tail, placeholder.tail = indent, tail
-            return placeholder, (end - len(encoded), indent.encode())
-    return placeholder, (end, b"")
+            last.tail = indent + tail
+            return end - len(encoded), indent.encode()
+    return end, b""
 
 
 def _header_end_offset(data: bytes, header: etree._Element) -> int | None:
@@ -260,32 +277,39 @@ def verify(
     root = parsed.root
     signature = _the_signature(root)
     shape = _check_shape(signature, policy)
-    config = SignatureConfiguration(
-        require_x509=True,
-        location=_LOCATION,
-        expect_references=1,
-        signature_methods=frozenset({shape.signature_method}),
-        digest_algorithms=frozenset({shape.digest_method}),
-        # Validity periods are keystore's check, at a time of its choosing; pinning signxml's
-        # own check inside the validity keeps this module off the clock.
-        verification_time=shape.signer.not_valid_before_utc,
+    # (1) SignedInfo as signed: its canonical bytes, and the values read back from them (a
+    # comment inside DigestValue cannot cut the value short).
+    signed_info_c14n = etree.tostring(
+        shape.signed_info, method="c14n", exclusive=True, with_comments=False
     )
-    verifier = Verifier(root, signature)
-    try:
-        result = verifier.verify(
-            root,
-            x509_cert=shape.signer,
-            parser=thread_parser(),
-            expect_config=config,
-            # _check_shape already holds the Signature to a stricter structure than the XSD.
-            validate_schema=False,
+    expected_digest = _digest_value(signed_info_c14n)
+    # (2) The signature over SignedInfo, by the first KeyInfo certificate's key.
+    check_value(
+        shape.signer.public_key(),  # type: ignore[arg-type]  # _check_signer_key: RSA or EC
+        shape.signature_method,
+        _base64_value(shape.signature_value),
+        signed_info_c14n,
+    )
+    # (3) The reference: enveloped-signature, then exclusive C14N of the whole document.
+    _detach(signature)
+    out = io.BytesIO()
+    # The tree is discarded below, so the attachment texts need not go back into it.
+    canonicalize(root, write=out.write, restore=False)
+    canonical = out.getvalue()
+    del out
+    algorithm = "sha1" if shape.digest_method is DigestMethod.SHA1 else "sha256"
+    if not hmac.compare_digest(hashlib.new(algorithm, canonical).digest(), expected_digest):
+        raise SignatureInvalid(
+            "the document digest does not match the Reference", element="DigestValue"
         )
-    except Exception as exc:  # rule 5: whatever signxml raises, the signature does not hold
-        raise SignatureInvalid(f"the signature does not verify: {exc}") from exc
-    if isinstance(result, list) or result.signed_xml is None:
-        raise SignatureInvalid("the signed data is not one XML document")
+    # (4) What the signature covers, and only that: the tree of the digested canonical bytes.
+    root.clear()  # free the received tree before the signed one is built
+    try:
+        signed_root = etree.fromstring(canonical, parser=thread_parser())
+    except etree.LxmlError as exc:  # pragma: no cover - C14N output of a parsed tree parses
+        raise SignatureInvalid("the signed data is not one XML document") from exc
     return VerifiedPacket(
-        root=result.signed_xml,
+        root=signed_root,
         signer_certificate=shape.signer,
         chain=shape.chain,
         signature_algorithm=shape.signature_method.value.rpartition("#")[2],
@@ -293,6 +317,43 @@ def verify(
         packet_sha256=packet_sha256,
         warnings=parsed.warnings,
     )
+
+
+def _digest_value(signed_info_c14n: bytes) -> bytes:
+    """DigestValue of the canonical SignedInfo (re-parsed: comments gone, text joined)."""
+    canonical = etree.fromstring(signed_info_c14n, parser=thread_parser())
+    node = canonical.find(f"{ds('Reference')}/{ds('DigestValue')}")
+    if node is None:  # pragma: no cover - _check_shape saw the same elements
+        raise SignaturePolicyViolation("SignedInfo lost its DigestValue", element="SignedInfo")
+    return _base64_value(node)
+
+
+def _base64_value(node: etree._Element) -> bytes:
+    name = etree.QName(node).localname
+    if len(node):  # an element or comment inside: .text would be a part of the value
+        raise SignatureInvalid(f"{name} must hold base64 text only", element=name)
+    return _base64_text(node.text, name)
+
+
+def _base64_text(text: str | None, element: str) -> bytes:
+    try:
+        return b64decode("".join((text or "").split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureInvalid(f"{element} is not base64", element=element) from exc
+
+
+def _detach(signature: etree._Element) -> None:
+    """The enveloped-signature transform: drop the Signature, keep the text after it."""
+    parent = signature.getparent()
+    if parent is None:  # pragma: no cover - _the_signature: a child of edXMLHeader
+        return
+    tail, previous = signature.tail, signature.getprevious()
+    if tail:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(signature)
 
 
 def _the_signature(root: etree._Element) -> etree._Element:
@@ -319,9 +380,11 @@ def _the_signature(root: etree._Element) -> etree._Element:
 @dataclass(frozen=True)
 class _Shape:
     signature_method: SignatureMethod
-    digest_method: DigestAlgorithm
+    digest_method: DigestMethod
     signer: x509.Certificate
     chain: tuple[x509.Certificate, ...]
+    signed_info: etree._Element
+    signature_value: etree._Element
 
 
 def _children(element: etree._Element, expected: Sequence[str], what: str) -> list[etree._Element]:
@@ -337,7 +400,7 @@ def _children(element: etree._Element, expected: Sequence[str], what: str) -> li
 
 def _check_shape(signature: etree._Element, policy: SignaturePolicy) -> _Shape:
     """Rules 1-4 on the Signature element, before any cryptography runs."""
-    signed_info, _value, key_info = _children(
+    signed_info, value, key_info = _children(
         signature, ("SignedInfo", "SignatureValue", "KeyInfo"), "Signature"
     )
     c14n, method, reference = _children(
@@ -345,12 +408,12 @@ def _check_shape(signature: etree._Element, policy: SignaturePolicy) -> _Shape:
     )
     if c14n.get("Algorithm") != EXC_C14N.value or len(c14n):
         raise SignaturePolicyViolation("SignedInfo must use exclusive C14N", element="SignedInfo")
-    sha1 = {SignatureMethod.RSA_SHA1.value, DigestAlgorithm.SHA1.value}
+    sha1 = {SignatureMethod.RSA_SHA1.value, DigestMethod.SHA1.value}
     allowed_methods = {SignatureMethod.RSA_SHA256, SignatureMethod.ECDSA_SHA256}
-    allowed_digests = {DigestAlgorithm.SHA256}
+    allowed_digests = {DigestMethod.SHA256}
     if policy.allow_sha1:
         allowed_methods.add(SignatureMethod.RSA_SHA1)
-        allowed_digests.add(DigestAlgorithm.SHA1)
+        allowed_digests.add(DigestMethod.SHA1)
     signature_method = _algorithm(method, allowed_methods, sha1)
 
     if reference.get("URI") != "" or set(reference.attrib) - {"URI", "Id"}:
@@ -372,7 +435,7 @@ def _check_shape(signature: etree._Element, policy: SignaturePolicy) -> _Shape:
 
     signer, chain = _key_info_certificates(key_info)
     _check_signer_key(signer, signature_method, policy)
-    return _Shape(signature_method, digest, signer, chain)
+    return _Shape(signature_method, digest, signer, chain, signed_info, value)
 
 
 def _algorithm(element: etree._Element, allowed: set[Any], sha1: set[str]) -> Any:

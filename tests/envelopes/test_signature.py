@@ -574,3 +574,107 @@ def test_big_attachment_with_markup_characters_signs_and_verifies(pki: Pki) -> N
     )
     assert node is not None
     assert (node.text or "").startswith("a&b<c>d\r")
+
+
+# --- the profile as written (envelopes._xmldsig) --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["valid_rsa", "valid"])
+def test_signature_is_written_in_canonical_form(pki: Pki, name: str) -> None:
+    """What we sign is SignedInfo's exclusive C14N as any verifier computes it in place, and
+    the Signature bytes in the packet are already canonical (so nothing is re-serialised)."""
+    issued: Issued = getattr(pki, name)
+    signed = sign_with(issued)
+    sig = signature_of(signed)
+    info = sig.find(ds("SignedInfo"))
+    assert info is not None
+    c14n_info = etree.tostring(info, method="c14n", exclusive=True, with_comments=False)
+    value = base64.b64decode(sig.findtext(ds("SignatureValue")) or "")
+    public = issued.certificate.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        public.verify(value, c14n_info, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        assert len(value) == 64  # XML-DSig r || s, not DER
+        der = utils.encode_dss_signature(
+            int.from_bytes(value[:32], "big"), int.from_bytes(value[32:], "big")
+        )
+        public.verify(der, c14n_info, ec.ECDSA(hashes.SHA256()))
+    start = signed.index(b"<ds:Signature")
+    end = signed.index(b"</ds:Signature>") + len(b"</ds:Signature>")
+    assert signed[start:end] == etree.tostring(sig, method="c14n", exclusive=True)
+
+
+@pytest.mark.parametrize("name", ["valid_rsa", "valid"])
+def test_what_we_sign_verifies_with_bare_signxml(pki: Pki, name: str) -> None:
+    """A second independent verifier (besides xmlsec1): signxml with the signer certificate."""
+    issued: Issued = getattr(pki, name)
+    signed = sign_with(issued)
+    result = XMLVerifier().verify(signed, x509_cert=issued.certificate)
+    assert not isinstance(result, list)
+    assert result.signed_xml is not None
+    ours = verify(signed).root
+    assert etree.tostring(result.signed_xml, method="c14n") == etree.tostring(ours, method="c14n")
+
+
+def test_signature_value_with_a_child_is_invalid(pki: Pki) -> None:
+    def split(root: etree._Element) -> None:
+        node = root.find(f".//{ds('SignatureValue')}")
+        assert node is not None and node.text
+        head, tail = node.text[:20], node.text[20:]
+        node.text = head
+        child = etree.SubElement(node, ds("Object"))
+        child.tail = tail
+
+    for name in ("valid", "valid_rsa"):
+        assert code_of(edit(sign_with(getattr(pki, name)), split)) == "signature_invalid"
+
+
+def test_digest_value_with_an_element_inside_is_refused(pki: Pki) -> None:
+    def wrap(root: etree._Element) -> None:
+        node = root.find(f".//{ds('DigestValue')}")
+        assert node is not None
+        etree.SubElement(node, ds("Object")).text = "x"
+
+    assert code_of(edit(sign_with(pki.valid), wrap)) == "signature_invalid"
+
+
+def test_signature_value_with_line_breaks_verifies(pki: Pki) -> None:
+    """Other signers (xmlsec1, .NET) wrap base64 at 64 or 76 characters."""
+
+    def wrap(root: etree._Element) -> None:
+        node = root.find(f".//{ds('SignatureValue')}")
+        assert node is not None and node.text
+        node.text = "\n" + "\n".join(node.text[i : i + 64] for i in range(0, len(node.text), 64))
+
+    wrapped = edit(sign_with(pki.valid_rsa), wrap)
+    assert verify(wrapped).signer_certificate == pki.valid_rsa.certificate
+
+
+def test_valid_signature_over_a_wrong_digest_is_invalid(pki: Pki) -> None:
+    """SignedInfo correctly signed, but its DigestValue is not the document's."""
+    other = unsigned_packet(b"another attachment")
+    crafted = craft(other, pki.valid)
+    body = crafted.split(b"<AttachmentEncoded>")[0]
+    original = unsigned_packet().split(b"<AttachmentEncoded>")[1]
+    assert code_of(body + b"<AttachmentEncoded>" + original) == "signature_invalid"
+
+
+def test_comments_inside_signed_info_change_nothing(pki: Pki) -> None:
+    """C14N drops comments: SignedInfo with comments between (and inside) its elements is the
+    SignedInfo that was signed."""
+
+    def comment(root: etree._Element) -> None:
+        info = root.find(f".//{ds('SignedInfo')}")
+        assert info is not None
+        info.insert(1, etree.Comment("between"))
+        value = info.find(f"{ds('Reference')}/{ds('DigestValue')}")
+        assert value is not None and value.text
+        head, tail = value.text[:5], value.text[5:]
+        value.text = head
+        inside = etree.Comment("inside")
+        inside.tail = tail
+        value.append(inside)
+
+    commented = edit(sign_with(pki.valid), comment)
+    assert verify(commented).signer_certificate == pki.valid.certificate
