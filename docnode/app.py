@@ -172,7 +172,9 @@ async def open_node(
             # Polling the axis is a cluster-wide job: one process of the cluster polls.
             jobs += [cluster_wide(job, lock) for job in axis_jobs(
                 AxisPoller(client=axis_client, service=service),
-                AxisDirectorySync(axis_client), poll_interval_s=settings.axis.poll_interval_s)]
+                AxisDirectorySync(axis_client, store, clock),
+                poll_interval_s=settings.axis.poll_interval_s,
+                directory_interval_s=settings.axis.directory_sync_s)]
         node.scheduler = Scheduler(jobs)
         try:
             yield node

@@ -17,9 +17,11 @@ Rules:
 4. A stored edoc gets a real signed 01 queued back to its sender (``docnode.service`` rule 3)
    before it is acknowledged, exactly once: a duplicate (the same bytes again after a crash or
    a lost acknowledgement) gets its 01 only if none was queued yet.
-5. Directory sync: getAgenciesList on a schedule; the OrganIds the axis knows are kept for
-   :meth:`AxisDirectorySync.knows` and logged (routing itself stays with ``docnode.directory``:
-   every recipient without a direct peer goes to the axis).
+5. Directory sync: getAgenciesList on a schedule (``[axis] directory_sync_s``); the answer
+   replaces the store's ``agencies`` table in one transaction, so a restart, ``docnode peers``
+   and the clerk API's ``GET /api/v1/directory`` see it. Routing itself stays with
+   ``docnode.directory``: every recipient without a direct peer goes to the axis, listed or
+   not (the directory may lag the axis by one sync interval).
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ import asyncio
 from dataclasses import dataclass, field
 
 from docnode import errors
+from docnode.clock import Clock
 from docnode.logging import bind, get_logger
 from docnode.scheduler import Job
 from docnode.service import NodeService
-from docnode.store import Direction, DocumentKind, WorkKind
+from docnode.store import Agency, Direction, DocumentKind, Store, WorkKind
+from docnode.store.tables import ORGAN_ID_LEN
 from docnode.transport.direct_client import Delivery, ReceiptEvidence
 from docnode.transport.direct_server import PeerInfo
 from docnode.transport.vxp_client import ReceivedItem, VxpClient
@@ -169,25 +173,34 @@ class AxisPoller:
 
 
 class AxisDirectorySync:
-    """getAgenciesList on a schedule (rule 5)."""
+    """getAgenciesList on a schedule, kept in the store's ``agencies`` table (rule 5)."""
 
-    def __init__(self, client: VxpClient) -> None:
+    def __init__(self, client: VxpClient, store: Store, clock: Clock) -> None:
         self._client = client
-        self._known: dict[str, str] = {}
-
-    def knows(self, organ_id: str) -> bool:
-        return organ_id in self._known
-
-    @property
-    def agencies(self) -> dict[str, str]:
-        """OrganId -> name, as of the last sync."""
-        return dict(self._known)
+        self._store = store
+        self._clock = clock
 
     async def sync(self) -> int:
+        """Ask the axis and store its answer; the number of agencies it lists. An empty
+        answer while agencies are stored keeps them: an axis that lost (or has not loaded yet)
+        its registry must not wipe a directory the clerks pick recipients from."""
         agencies = await self._client.get_agencies_list()
-        self._known = {a.code: a.name for a in agencies if a.code}
-        log.info("axis_directory_synced", agencies=len(self._known))
-        return len(self._known)
+        now = self._clock.now()
+        entries: dict[str, Agency] = {}
+        for a in agencies:
+            code = a.code.strip()
+            if not code or len(code) > ORGAN_ID_LEN:
+                continue  # not an OrganId this node could address; nothing to keep
+            entries[code] = Agency(organ_id=code, name=a.name[:255], mail=a.mail[:255],
+                                   parent=a.pid[:ORGAN_ID_LEN], axis_id=a.id[:64],
+                                   synced_at=now)
+        async with self._store.transaction() as tx:
+            if not entries and await tx.list_agencies():
+                log.warning("axis_directory_empty_kept")
+                return 0
+            kept, removed = await tx.replace_agencies(list(entries.values()))
+        log.info("axis_directory_synced", agencies=kept, removed=removed)
+        return kept
 
 
 def axis_jobs(poller: AxisPoller, directory: AxisDirectorySync, *, poll_interval_s: float,

@@ -7,17 +7,22 @@ Rules:
    otherwise it is refused with ``unknown_recipient`` BEFORE anything is queued.
 3. A route is fixed at submission and stored on the delivery row as text (``direct:<url>`` or
    ``axis``), so a later config change never re-routes a packet already queued.
+4. :func:`directory_entries` is what a clerk or operator sees (``docnode peers``, ``GET
+   /api/v1/directory``): every OrganId this node knows of, from the config, the store's
+   ``peers`` and the axis directory (the store's ``agencies``), each with the route rule 1-2
+   would give it. An OrganId the axis lists is shown even when a direct peer serves it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
 from docnode.config import PeerSettings
 from docnode.errors import UnknownRecipient
+from docnode.store import Agency, Peer
 
 
 class RouteKind(StrEnum):
@@ -58,6 +63,7 @@ class Directory:
         self._config = MappingProxyType(
             {oid: peer.url for peer in peers for oid in peer.organ_ids}
         )
+        self._peers = tuple(peers)
         self._peer_settings = {oid: peer for peer in peers for oid in peer.organ_ids}
         self._stored: Mapping[str, str] = MappingProxyType(dict(stored or {}))
         self._axis = axis_configured
@@ -81,6 +87,12 @@ class Directory:
             detail={"organ_id": organ_id},
         )
 
+    def entries(self, *, stored: Sequence[Peer],
+                agencies: Sequence[Agency]) -> list[DirectoryEntry]:
+        """Rule 4 for this node's config peers and axis setting."""
+        return directory_entries(self._peers, stored=stored, agencies=agencies,
+                                 axis_configured=self._axis)
+
     def routes(self, organ_ids: Sequence[str]) -> dict[str, Route]:
         """Routes for all recipients, or ``unknown_recipient`` naming every one missing."""
         found: dict[str, Route] = {}
@@ -95,3 +107,63 @@ class Directory:
                 f"no route to {', '.join(missing)}", detail={"organ_ids": missing}
             )
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """One OrganId this node can address (rule 4)."""
+
+    organ_id: str
+    name: str
+    route: str
+    """``direct:<url>`` or ``axis`` (rules 1-2)."""
+    sources: tuple[str, ...]
+    """Where the node learnt of it: ``config``, ``api``/``store`` (the ``peers`` table's
+    ``source``) and/or ``axis`` (the axis directory)."""
+    mail: str = ""
+    parent: str = ""
+    synced_at: str = field(default="")
+    """When the axis last listed it (ISO 8601), if it did."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"organ_id": self.organ_id, "name": self.name, "route": self.route,
+                "sources": list(self.sources), "mail": self.mail, "parent": self.parent,
+                "synced_at": self.synced_at or None}
+
+
+def directory_entries(
+    peers: Sequence[PeerSettings], *, stored: Sequence[Peer], agencies: Sequence[Agency],
+    axis_configured: bool,
+) -> list[DirectoryEntry]:
+    """Rule 4: config peers, stored peers and axis agencies merged by OrganId, sorted."""
+    names: dict[str, str] = {}
+    sources: dict[str, list[str]] = {}
+    routes: dict[str, str] = {}
+    listed: dict[str, Agency] = {}
+
+    def seen(organ_id: str, source: str, name: str) -> None:
+        sources.setdefault(organ_id, [])
+        if source not in sources[organ_id]:
+            sources[organ_id].append(source)
+        if name and not names.get(organ_id):
+            names[organ_id] = name
+
+    for peer in peers:
+        for oid in peer.organ_ids:
+            seen(oid, "config", peer.name)
+            routes.setdefault(oid, f"direct:{peer.url}")
+    for row in stored:
+        seen(row.organ_id, row.source or "store", row.name)
+        routes.setdefault(row.organ_id, f"direct:{row.url}")
+    for agency in agencies:
+        seen(agency.organ_id, "axis", agency.name)
+        listed[agency.organ_id] = agency
+    entries = []
+    for oid in sorted(sources):
+        route = routes.get(oid) or ("axis" if axis_configured else "none")
+        axis_row = listed.get(oid)
+        entries.append(DirectoryEntry(
+            organ_id=oid, name=names.get(oid, ""), route=route, sources=tuple(sources[oid]),
+            mail=axis_row.mail if axis_row else "", parent=axis_row.parent if axis_row else "",
+            synced_at=axis_row.synced_at.isoformat() if axis_row else ""))
+    return entries

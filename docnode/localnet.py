@@ -217,7 +217,8 @@ class LocalNet:
             for other in nodes:
                 if other is not node:
                     # What ``docnode peers add`` does, without a process per call.
-                    add_peer(node.config, organ_ids=[other.organ_id], url=other.direct_url)
+                    add_peer(node.config, organ_ids=[other.organ_id], url=other.direct_url,
+                             name=f"Agency {other.name}")
         return net
 
     def start(self) -> None:

@@ -20,7 +20,7 @@ from typing import Protocol
 from aiohttp import web
 
 from docnode import errors
-from docnode.api import actions, documents, openapi, webhook_routes
+from docnode.api import actions, directory, documents, openapi, webhook_routes
 from docnode.api.auth import authenticate
 from docnode.api.context import API_CONTEXT, ApiContext, ApiSlot, UploadLimits, context_of
 from docnode.api.render import CALLER
@@ -92,6 +92,7 @@ def api_subapp(slot: ApiSlot) -> web.Application:
     openapi.add_routes(app.router)
     documents.add_routes(app.router)
     actions.add_routes(app.router)
+    directory.add_routes(app.router)
     webhook_routes.add_routes(app.router)
     return app
 

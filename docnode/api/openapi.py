@@ -252,6 +252,21 @@ def _paths() -> dict[str, Any]:
                                    "organizations": {"type": "array", "items": _obj(
                                        {"organ_id": S, "organ_name": S})}})),
              **_errors()}, tags=["node"])},
+        "/api/v1/directory": {"get": _op(
+            "directory", "Who this node can send to: direct peers and the axis directory",
+            {**_ok("Directory", _obj({"items": {"type": "array", "items": _obj(
+                {"organ_id": S, "name": S,
+                 "route": {"type": "string", "description":
+                           "`direct:<url>`, `axis`, or `none` (no route: sending fails)"},
+                 "sources": {"type": "array", "items": {"enum": [
+                     "config", "api", "store", "axis"]}},
+                 "mail": S, "parent": S, "synced_at": _nullable("string",
+                                                               format="date-time")})},
+                "total": INT})), **_errors(422)},
+            tags=["node"], params=[
+                _query("q", S, "Substring of the OrganId or name (case-insensitive)."),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 5000},
+                       "At most this many items (500).")])},
         "/api/v1/certificates/expiring": {"get": _op(
             "expiringCertificates", "Own and trusted certificates expiring soon",
             {**_ok("Certificates", _obj({"items": {"type": "array", "items": _obj(

@@ -4,8 +4,9 @@ Rules:
 1. ``docnode axis serve --data DIR`` needs no config file: the store is
    ``DIR/axis.sqlite3`` (migrated to the newest schema, which holds the axis tables), blobs live
    in ``DIR/blobs``, the master key in ``DIR/master.key`` or ``DOCNODE_AXIS_MASTER_KEY``.
-   ``role = "axis"`` in a node config uses the node's ``[store]`` instead and listens on
-   ``[listen] direct``.
+   ``role = "axis"`` in a node config uses the node's ``[store]`` instead, listens on
+   ``[listen] direct`` and applies the config's ``[[axis_systems]]`` registry at every start
+   (``docnode.axis.registry``), before the first request is served.
 2. Whoever opens the parts closes them (:func:`open_axis` is a context manager).
 3. The listener's shutdown is graceful and bounded; SIGTERM/SIGINT start it.
 """
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,9 +26,10 @@ from pathlib import Path
 from aiohttp import web
 
 from docnode.axis.hub import DEFAULT_AXIS_POLICY, AxisHub, AxisPolicy
+from docnode.axis.registry import apply_config_registry
 from docnode.axis.secrets import SecretSealer, load_master_key
 from docnode.clock import SYSTEM_CLOCK, Clock
-from docnode.config import HostPort, Settings, SqliteSynchronous
+from docnode.config import AxisSystemSettings, HostPort, Settings, SqliteSynchronous
 from docnode.errors import ConfigInvalid
 from docnode.logging import get_logger
 from docnode.offload import Offloader
@@ -76,14 +78,19 @@ async def open_axis(
     policy: AxisPolicy = DEFAULT_AXIS_POLICY,
     clock: Clock = SYSTEM_CLOCK,
     create_key: bool = False,
+    registry: Sequence[AxisSystemSettings] = (),
 ) -> AsyncIterator[AxisParts]:
-    """Store, sealer, offloader and hub of one axis (rule 2); secrets loaded."""
+    """Store, sealer, offloader and hub of one axis (rule 2); the config's registry applied
+    (rule 1), then the secrets loaded."""
     location.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     sealer = SecretSealer(load_master_key(location.key_dir, environ, create=create_key))
     store = await Store.open(location.store_url, location.blobs_dir,
                              synchronous=SqliteSynchronous.FULL)
     offloader = Offloader()
     try:
+        if registry:
+            await apply_config_registry(store, sealer, registry, environ=environ,
+                                        now=clock.now())
         hub = AxisHub(store=store, sealer=sealer, verification=verification, clock=clock,
                       offloader=offloader, policy=policy)
         await hub.load_secrets()
@@ -159,8 +166,9 @@ def location_of(settings: Settings) -> AxisLocation:
 
 async def run_axis_role(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """``docnode run`` with ``role = "axis"`` (rule 1): the node's ``[store]``, ``[trust]``
-    and ``[limits]``, VXP served on ``[listen] direct``; client systems are registered with
-    ``docnode axis register-system -c CONFIG`` (master key in ``data_dir`` or the env)."""
+    and ``[limits]``, VXP served on ``[listen] direct``; client systems come from the config's
+    ``[[axis_systems]]`` and/or ``docnode axis register-system -c CONFIG`` (master key in
+    ``data_dir`` or the env)."""
     from docnode.verification import context_from_settings
 
     listen = settings.listen.direct
@@ -172,7 +180,9 @@ async def run_axis_role(settings: Settings, *, stop: asyncio.Event | None = None
     lim = settings.limits
     rates = RateLimits(peer_rate_per_s=lim.peer_rate_per_s, peer_burst=lim.peer_burst,
                        system_rate_per_s=lim.system_rate_per_s, system_burst=lim.system_burst)
-    async with open_axis(location, verification=verification, environ=os.environ) as parts:
+    async with open_axis(location, verification=verification, environ=os.environ,
+                         registry=settings.axis_systems, create_key=bool(settings.axis_systems)
+                         ) as parts:
         if stop is None:
             await run_until_signal(parts, listen, max_packet_bytes=limits.max_packet_bytes,
                                    rate_limits=rates)

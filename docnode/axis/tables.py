@@ -45,6 +45,11 @@ class CopyState(StrEnum):
     DEAD = "dead"
 
 
+class RegistrySource(StrEnum):
+    CLI = "cli"
+    CONFIG = "config"
+
+
 class AxisSystem(SQLModel, table=True):
     """A registered client system (one VXP system id)."""
 
@@ -69,6 +74,9 @@ class AxisOrgan(SQLModel, table=True):
     name: str = _col(String(255), default="")
     mail: str = _col(String(255), default="")
     parent: str = _col(String(ORGAN_ID_LEN), default="")
+    source: str = _col(String(16), default=RegistrySource.CLI.value, server_default="cli")
+    """Who registered it (migration 0005): ``cli`` or ``config`` (the ``[[axis_systems]]``
+    of a ``role = "axis"`` config, which removes its own entries once they leave it)."""
 
 
 class AxisMessage(SQLModel, table=True):

@@ -1,8 +1,14 @@
-"""``docnode axis register-system | serve`` — an axis in two commands, no config.
+"""``docnode axis register-system | set-agency | agencies | serve`` — an axis in two
+commands, no config.
 
     docnode axis register-system --data DIR --system-id ID --secret-env VAR --organ-id ID…
     docnode axis serve --data DIR --listen HOST:PORT [--signature-policy required|legacy-allowed]
                        [--trust-anchor PEM]… [--crl FILE]… [--revocation RULE]
+    docnode axis set-agency --data DIR --organ-id ID [--name N] [--mail M] [--parent ID]
+    docnode axis agencies --data DIR [--json]
+
+(``-c CONFIG`` instead of ``--data DIR``: a ``role = "axis"`` node config, whose
+``[[axis_systems]]`` registry ``docnode run`` applies at start; ``docnode.axis.registry``.)
 
 The secret is read from the named environment variable (or ``--secret-file``), never from the
 command line (it would show in ``ps``), and is stored sealed (``docnode.axis.secrets``).
@@ -16,13 +22,20 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from docnode import errors
 from docnode.axis.runtime import AxisLocation
 from docnode.config import HostPort
 from docnode.verification import SIGNATURE_LEGACY_ALLOWED, SIGNATURE_REQUIRED, build_context
+
+if TYPE_CHECKING:
+    from docnode.store import Store
+
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,10 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds.required = True
 
     reg = cmds.add_parser("register-system", help="register (or update) a client system")
-    where = reg.add_mutually_exclusive_group(required=True)
-    where.add_argument("--data", type=Path, help="the axis data folder (docnode axis serve)")
-    where.add_argument("-c", "--config", type=Path,
-                       help='a node config with role = "axis" (its [store] and data_dir)')
+    _where(reg)
     reg.add_argument("--system-id", required=True)
     src = reg.add_mutually_exclusive_group(required=True)
     src.add_argument("--secret-env", metavar="VAR", help="environment variable holding the secret")
@@ -44,6 +54,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg.add_argument("--name", default="", help="display name of the system")
     reg.add_argument("--json", action="store_true")
     reg.set_defaults(func=_register)
+
+    desc = cmds.add_parser("set-agency",
+                           help="describe a registered agency (what getAgenciesList serves)")
+    _where(desc)
+    desc.add_argument("--organ-id", required=True, metavar="ID")
+    desc.add_argument("--name", help="the agency's name")
+    desc.add_argument("--mail", help="the agency's mail address")
+    desc.add_argument("--parent", metavar="ID", help="the parent agency's OrganId")
+    desc.add_argument("--json", action="store_true")
+    desc.set_defaults(func=_set_agency)
+
+    lst = cmds.add_parser("agencies", help="list the registry: agencies and their systems")
+    _where(lst)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=_agencies)
 
     serve = cmds.add_parser("serve", help="serve the VXP protocol")
     serve.add_argument("--data", type=Path, required=True)
@@ -65,6 +90,60 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.add_argument("--fail-retry-s", type=float, default=0.0)
     serve.add_argument("--max-packet-mb", type=int, default=64)
     serve.set_defaults(func=_serve)
+
+
+def _where(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--data", type=Path, help="the axis data folder (docnode axis serve)")
+    where.add_argument("-c", "--config", type=Path,
+                       help='a node config with role = "axis" (its [store] and data_dir)')
+
+
+async def _with_store(location: AxisLocation,
+                      use: Callable[[Store], Awaitable[T]]) -> T:
+    from docnode.store import Store
+
+    store = await Store.open(location.store_url, location.blobs_dir)
+    try:
+        return await use(store)
+    finally:
+        await store.close()
+
+
+def _set_agency(args: argparse.Namespace) -> int:
+    from docnode.axis.registry import describe_agency
+    from envelopes.organ import OrganId
+
+    organ_id = str(OrganId.parse(args.organ_id))
+    if args.parent:
+        args.parent = str(OrganId.parse(args.parent))
+    if args.mail and "@" not in args.mail:
+        raise errors.UsageError(f"--mail: {args.mail!r} is not a mail address")
+    if args.name is None and args.mail is None and args.parent is None:
+        raise errors.UsageError("give at least one of --name, --mail, --parent")
+    row = asyncio.run(_with_store(_location(args), lambda store: describe_agency(
+        store, organ_id, name=args.name, mail=args.mail, parent=args.parent)))
+    if args.json:
+        print(json.dumps(row.to_json(), ensure_ascii=False))
+    else:
+        print(f"{row.organ_id} ({row.system_id}): {row.name or '-'} {row.mail}".rstrip())
+    return errors.EXIT_OK
+
+
+def _agencies(args: argparse.Namespace) -> int:
+    from docnode.axis.registry import list_registry
+    from docnode.cli._output import print_json, print_table
+
+    rows = asyncio.run(_with_store(_location(args), list_registry))
+    if args.json:
+        print_json([r.to_json() for r in rows])
+    elif not rows:
+        print("no agency registered yet (docnode axis register-system, or [[axis_systems]])")
+    else:
+        print_table(("ORGAN ID", "SYSTEM", "NAME", "MAIL", "PARENT", "FROM"),
+                    [(r.organ_id, r.system_id, r.name, r.mail, r.parent, r.source)
+                     for r in rows])
+    return errors.EXIT_OK
 
 
 def _read_secret(args: argparse.Namespace) -> bytes:

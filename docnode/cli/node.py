@@ -1,4 +1,4 @@
-"""``docnode init | peers add | run | send | status | inbox | accept … | demo`` (DESIGN §9).
+"""``docnode init | peers [list|add] | run | send | status | inbox | accept … | demo`` (DESIGN §9).
 
 Thin commands over the library (STYLE §10): parsing arguments, calling one use case, printing
 a table for people or one JSON document (``--json``). Errors are mapped to messages and exit
@@ -16,10 +16,13 @@ import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docnode import errors
 from docnode.config import DEFAULT_CONFIG_NAME, load_config, resolve_config_path, write_config
+
+if TYPE_CHECKING:
+    from docnode.directory import DirectoryEntry
 
 PASSPHRASE_FILE = "keys/passphrase"  # noqa: S105 - the file's name, not a secret
 
@@ -166,6 +169,43 @@ def _cmd_peers_add(args: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def list_directory(config: Path) -> list[DirectoryEntry]:
+    """``docnode peers``: every OrganId the node can address and its route (config peers,
+    stored peers, the axis directory last synced); reads the store, node running or not."""
+    import asyncio
+
+    from docnode.directory import directory_entries
+    from docnode.store import Store
+
+    settings = load_config(config)
+
+    async def read() -> list[DirectoryEntry]:
+        store = await Store.from_settings(settings.store)
+        try:
+            async with store.reader() as tx:
+                stored, agencies = await tx.list_peers(), await tx.list_agencies()
+        finally:
+            await store.close()
+        return directory_entries(settings.peers, stored=stored, agencies=agencies,
+                                 axis_configured=settings.axis is not None)
+
+    return asyncio.run(read())
+
+
+def _cmd_peers_list(args: argparse.Namespace) -> int:
+    from docnode.cli._output import print_json, print_table
+
+    entries = list_directory(resolve_config_path(args.config, os.environ))
+    if args.json:
+        print_json([e.to_json() for e in entries])
+    elif not entries:
+        print("no peers, no axis directory yet (docnode peers add, or an [axis] section)")
+    else:
+        print_table(("ORGAN ID", "NAME", "ROUTE", "KNOWN FROM"),
+                    [(e.organ_id, e.name, e.route, ", ".join(e.sources)) for e in entries])
+    return errors.EXIT_OK
+
+
 # --- run ---------------------------------------------------------------------------------
 
 
@@ -199,9 +239,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _json_option(p)
     p.set_defaults(func=_cmd_init)
 
-    p = sub.add_parser("peers", help="direct peers")
+    p = sub.add_parser("peers", help="who the node can address: direct peers, axis directory")
+    _config_option(p)
+    _json_option(p)
+    p.set_defaults(func=_cmd_peers_list)
     peers = p.add_subparsers(dest="peers_command", metavar="ACTION")
-    peers.required = True
+    pl = peers.add_parser("list", help="list direct peers and the axis directory (default)")
+    # SUPPRESS: the options may be given before or after ``list`` without one hiding the other
+    pl.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                    help="config file (default: $DOCNODE_CONFIG, ./docnode.toml)")
+    pl.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                    help="one JSON document on stdout")
+    pl.set_defaults(func=_cmd_peers_list)
     pa = peers.add_parser("add", help="route OrganIds to a direct peer URL")
     _config_option(pa)
     pa.add_argument("--organ-id", required=True, action="append")

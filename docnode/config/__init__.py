@@ -33,7 +33,9 @@ from docnode.config.load import (
     write_config,
 )
 from docnode.config.settings import (
+    AxisAgencySettings,
     AxisSettings,
+    AxisSystemSettings,
     BlobBackend,
     DeliverySettings,
     HostPort,
@@ -59,7 +61,9 @@ from docnode.config.settings import (
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
+    "AxisAgencySettings",
     "AxisSettings",
+    "AxisSystemSettings",
     "BlobBackend",
     "DeliverySettings",
     "HostPort",

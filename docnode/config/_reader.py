@@ -137,6 +137,12 @@ class Reader:
             self.problem(key, "at least one OrganId is required")
         return ids
 
+    def organ_id(self, key: str) -> str:
+        """One required strict OrganId."""
+        return self._typed(key, lambda v: isinstance(v, str) and bool(ORGAN_ID.match(v)),
+                           "a strict OrganId (A-Z, 0-9 and '.', at most 35)", "",
+                           required=True)
+
     def str_map(self, key: str) -> dict[str, str]:
         return dict(self._typed(
             key, lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),

@@ -13,10 +13,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from docnode.config._reader import Reader
+from docnode.config._reader import ORGAN_ID, Reader
 from docnode.config._toml_writer import render_toml
 from docnode.config.settings import (
+    AxisAgencySettings,
     AxisSettings,
+    AxisSystemSettings,
     BlobBackend,
     DeliverySettings,
     IdentitySettings,
@@ -89,6 +91,7 @@ def validate_config_data(data: Mapping[str, Any], *, path: Path,
         queue=_queue(top.section("queue"), environ), listen=_listen(top.section("listen")),
         peers=peers, axis=axis, delivery=_delivery(top.section("delivery")),
         limits=_limits(top.section("limits")), logging=_logging(top.section("logging")),
+        axis_systems=_axis_systems(top, node.role),
     )
     top.finish()
     if check_files and not problems:
@@ -219,11 +222,58 @@ def _axis(r: Reader) -> AxisSettings:
         url=r.url("url", required=True), system_id=r.string("system_id", required=True),
         secret_env=r.env_name("secret_env"), secret_file=r.path("secret_file"),
         poll_interval_s=r.number("poll_interval_s", default=30.0),
+        directory_sync_s=r.number("directory_sync_s", default=3600.0),
     )
     r.finish()
     if not axis.secret_env and not axis.secret_file:
         r.problem("secret_env", "secret_env or secret_file is required")
     return axis
+
+
+def _axis_systems(top: Reader, role: Role) -> tuple[AxisSystemSettings, ...]:
+    """``[[axis_systems]]`` with their ``[[axis_systems.agencies]]`` (role = "axis"): the
+    registry ``docnode run`` applies at start (``docnode.axis.registry``)."""
+    readers = top.table_array("axis_systems")
+    if readers and role is not Role.AXIS:
+        top.problem("axis_systems", 'only an axis has client systems; set [node] role = "axis"')
+    systems: list[AxisSystemSettings] = []
+    ids: set[str] = set()
+    owner: dict[str, str] = {}
+    for r in readers:
+        r.refuse_secret("secret", "secret_env or secret_file")
+        system_id = r.string("system_id", required=True)
+        agencies = []
+        for a in r.table_array("agencies"):
+            agency = AxisAgencySettings(
+                organ_id=a.organ_id("organ_id"), name=a.string("name"),
+                mail=a.string("mail"), parent=a.string("parent"))
+            a.finish()
+            if agency.parent and not ORGAN_ID.match(agency.parent):
+                a.problem("parent", f"{agency.parent!r} is not an OrganId")
+            if agency.mail and "@" not in agency.mail:
+                a.problem("mail", f"{agency.mail!r} is not a mail address")
+            if agency.organ_id in owner:
+                a.problem("organ_id", f"{agency.organ_id} already belongs to system "
+                                      f"{owner[agency.organ_id]!r}")
+            owner.setdefault(agency.organ_id, system_id)
+            agencies.append(agency)
+        system = AxisSystemSettings(
+            system_id=system_id, name=r.string("name"), secret_env=r.env_name("secret_env"),
+            secret_file=r.path("secret_file"), agencies=tuple(agencies))
+        r.finish()
+        if system_id and not (system_id.isascii() and system_id.isprintable()
+                              and len(system_id) <= 128):
+            r.problem("system_id", "printable ASCII, at most 128 characters")
+        if system_id in ids:
+            r.problem("system_id", f"{system_id!r} is declared twice")
+        ids.add(system_id)
+        if not system.secret_env and not system.secret_file:
+            r.problem("secret_env", "secret_env or secret_file is required")
+        if not agencies:
+            r.problem("agencies", "at least one [[axis_systems.agencies]] (the OrganIds the "
+                                  "system sends and receives as)")
+        systems.append(system)
+    return tuple(systems)
 
 
 def _delivery(r: Reader) -> DeliverySettings:

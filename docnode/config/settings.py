@@ -197,12 +197,46 @@ class AxisSettings:
     secret_env: str | None
     secret_file: Path | None
     poll_interval_s: float
+    directory_sync_s: float = 3600.0
+    """How often getAgenciesList refreshes the stored directory (``docnode.axis_poller``)."""
 
     def read_secret(self, environ: Mapping[str, str]) -> bytes:
         """The VXP HMAC secret from the env var or file; ``ConfigInvalid`` if missing."""
         secret = _read_secret("axis", "secret", self.secret_env, self.secret_file, environ)
         if secret is None:
             raise ConfigInvalid(["[axis] secret_env / secret_file: one is required"])
+        return secret
+
+
+@dataclass(frozen=True, slots=True)
+class AxisAgencySettings:
+    """One agency of an axis's registry (``[[axis_systems.agencies]]``, role = "axis"): the
+    OrganId its system sends and receives as, and what getAgenciesList says of it."""
+
+    organ_id: str
+    name: str = ""
+    mail: str = ""
+    parent: str = ""
+    """The parent agency's OrganId (getAgenciesList ``pid``), if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class AxisSystemSettings:
+    """One client system of an axis (``[[axis_systems]]``, role = "axis")."""
+
+    system_id: str
+    secret_env: str | None
+    secret_file: Path | None
+    name: str = ""
+    agencies: tuple[AxisAgencySettings, ...] = ()
+
+    def read_secret(self, environ: Mapping[str, str]) -> bytes:
+        """The system's HMAC secret from the env var or file; ``ConfigInvalid`` if missing."""
+        where = f"axis_systems {self.system_id}"
+        secret = _read_secret(where, "secret", self.secret_env, self.secret_file, environ)
+        if not secret:
+            raise ConfigInvalid([f"[{where}] secret_env / secret_file: a non-empty secret "
+                                 "is required"])
         return secret
 
 
@@ -267,6 +301,8 @@ class Settings:
     delivery: DeliverySettings
     limits: LimitsSettings
     logging: LoggingSettings
+    axis_systems: tuple[AxisSystemSettings, ...] = ()
+    """The client systems and agencies an axis serves (role = "axis" only)."""
 
 
 # ---------------------------------------------------------------- public functions

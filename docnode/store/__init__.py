@@ -30,6 +30,7 @@ from docnode.store.migrate import current_revision, head_revision, migrate, migr
 from docnode.store.repository import Store, Transaction
 from docnode.store.tables import (
     TABLES,
+    Agency,
     Delivery,
     Document,
     Event,
@@ -46,6 +47,7 @@ __all__ = [
     "DELIVERY_TRANSITIONS",
     "GENESIS_HASH",
     "TABLES",
+    "Agency",
     "BlobIntegrityError",
     "BlobStore",
     "ChainProblem",

@@ -26,6 +26,7 @@ from docnode.store.enums import (
     WorkKind,
 )
 from docnode.store.tables import (
+    Agency,
     Delivery,
     Document,
     Event,
@@ -364,6 +365,33 @@ class Queries:
         await self.session.delete(row)
         await self.session.flush()  # so that a later get() in this transaction sees it gone
         return True
+
+    # ------------------------------------------------------------ axis directory
+
+    async def replace_agencies(self, entries: Sequence[Agency]) -> tuple[int, int]:
+        """Make the stored axis directory exactly ``entries`` (the latest getAgenciesList);
+        returns (kept or added, removed)."""
+        wanted = {e.organ_id: e for e in entries}
+        stored = {a.organ_id: a for a in (await self.session.execute(
+            select(Agency))).scalars().all()}
+        removed = 0
+        for organ_id, row in stored.items():
+            if organ_id not in wanted:
+                await self.session.delete(row)
+                removed += 1
+        for organ_id, entry in wanted.items():
+            existing = stored.get(organ_id)
+            if existing is None:
+                self.session.add(entry)
+            else:
+                row = existing
+                row.name, row.mail, row.parent = entry.name, entry.mail, entry.parent
+                row.axis_id, row.synced_at = entry.axis_id, entry.synced_at
+        return len(wanted), removed
+
+    async def list_agencies(self) -> Sequence[Agency]:
+        return (await self.session.execute(
+            select(Agency).order_by(col(Agency.organ_id)))).scalars().all()
 
     # ------------------------------------------------------------ idempotency keys
 

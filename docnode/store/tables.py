@@ -253,6 +253,24 @@ class Peer(SQLModel, table=True):
     updated_at: datetime = _col(UTCDateTime)
 
 
+class Agency(SQLModel, table=True):
+    """One entry of the node's axis directory: the last getAgenciesList answer (migration
+    0005). Informational: it names recipients for clerks and ``docnode peers``; routing
+    never depends on it (``docnode.directory``)."""
+
+    __tablename__: ClassVar[str] = "agencies"
+
+    organ_id: str = _col(String(ORGAN_ID_LEN), primary_key=True)
+    """The agency's code (OrganId)."""
+    name: str = _col(String(255), default="")
+    mail: str = _col(String(255), default="")
+    parent: str = _col(String(ORGAN_ID_LEN), default="")
+    """The parent agency's code (``pid``), when the axis gives one."""
+    axis_id: str = _col(String(64), default="")
+    """The axis's own id of the entry (``id``)."""
+    synced_at: datetime = _col(UTCDateTime)
+
+
 class IdempotencyKey(SQLModel, table=True):
     """Clerk API ``Idempotency-Key``: the same key and request give the same answer."""
 

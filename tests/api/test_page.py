@@ -1,5 +1,6 @@
 """The clerks' page in a real browser (Playwright driving Debian's chromium, headless) over
-two real nodes on loopback: log in with a token, send a document with a file from A to B, see
+two real nodes on loopback: log in with a token, pick B from the directory, send a document
+with a file from A to B, see
 it arrive in B's inbox page, accept it, see status 03 on A's page. A screenshot of each page
 is kept under ``test-artifacts/``."""
 
@@ -66,7 +67,13 @@ def test_send_arrive_accept_in_the_browser(nodes: tuple[LocalNode, str, LocalNod
             # A: log in, send a document with a file to B.
             sign_in(page_a, a, token_a)
             page_a.get_by_test_id("tab-send").click()
-            page_a.get_by_test_id("send-to").fill(B_ORGAN)
+            # The recipient is picked from the directory (GET /api/v1/directory) by name.
+            page_a.get_by_test_id("dir-search").fill("agency b")
+            pick = page_a.get_by_test_id("dir-results").get_by_role("button",
+                                                                    name=re.compile(B_ORGAN))
+            expect(pick).to_contain_text("Agency B")
+            pick.click()
+            expect(page_a.get_by_test_id("send-to")).to_have_value(B_ORGAN)
             page_a.get_by_test_id("send-number").fill("15")
             page_a.get_by_test_id("send-notation").fill("UBND-VP")
             page_a.get_by_test_id("send-subject").fill(subject)

@@ -9,7 +9,7 @@ const I18N = {
     search: "Tìm trong trích yếu", counterparty: "Mã cơ quan", filter: "Lọc", more: "Xem thêm",
     subject: "Trích yếu", code: "Số/ký hiệu", from: "Nơi gửi", to: "Nơi nhận", received: "Ngày nhận",
     sent: "Ngày gửi", status: "Trạng thái", state: "Chuyển phát", evidence: "Bằng chứng",
-    recipients: "Nơi nhận (mã định danh, cách nhau bởi dấu phẩy)", number: "Số", notation: "Ký hiệu",
+    recipients: "Nơi nhận (mã định danh, cách nhau bởi dấu phẩy)", directory: "Tìm nơi nhận trong danh bạ", via_axis: "qua trục", via_direct: "trực tiếp", no_route: "không có đường gửi", number: "Số", notation: "Ký hiệu",
     content: "Nội dung", due: "Hạn xử lý", priority: "Độ khẩn", p0: "Thường", p1: "Khẩn",
     p2: "Thượng khẩn", p3: "Hỏa tốc", signer: "Người ký", files: "Tệp đính kèm", sendbtn: "Gửi",
     back: "← Quay lại", attachments: "Tệp đính kèm", reason: "Lý do (bắt buộc khi từ chối, thu hồi)",
@@ -31,7 +31,7 @@ const I18N = {
     search: "Search the subject", counterparty: "Organisation id", filter: "Filter", more: "More",
     subject: "Subject", code: "Number/notation", from: "From", to: "To", received: "Received",
     sent: "Sent", status: "Status", state: "Delivery", evidence: "Evidence",
-    recipients: "Recipients (OrganIds, comma separated)", number: "Number", notation: "Notation",
+    recipients: "Recipients (OrganIds, comma separated)", directory: "Find recipients in the directory", via_axis: "via the axis", via_direct: "direct", no_route: "no route", number: "Number", notation: "Notation",
     content: "Content", due: "Due date", priority: "Priority", p0: "Normal", p1: "Urgent",
     p2: "Very urgent", p3: "Immediate", signer: "Signed by", files: "Attachments", sendbtn: "Send",
     back: "← Back", attachments: "Attachments", reason: "Reason (required to refuse or revoke)",
@@ -125,6 +125,7 @@ async function open(name) {
   show("");
   setView(name);
   if (name === "inbox" || name === "outbox") await loadList(name, false);
+  if (name === "send") await searchDirectory();
 }
 
 function statusCell(item) {
@@ -244,6 +245,29 @@ async function act(path) {
   await detail(state.current.id);
 }
 
+// The directory (GET /directory): a click adds an OrganId to the recipients field.
+let dirTimer = null;
+async function searchDirectory() {
+  const q = $("#dir-q").value.trim();
+  const data = await (await api(`/directory?limit=20&q=${encodeURIComponent(q)}`)).json();
+  const list = $("#dir-results");
+  list.replaceChildren();
+  data.items.forEach((e) => {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "link"; b.dataset.organId = e.organ_id;
+    const via = e.route === "axis" ? t("via_axis") : e.route === "none" ? t("no_route") : t("via_direct");
+    b.textContent = `${e.name || e.organ_id} (${e.organ_id}) · ${via}`;
+    b.addEventListener("click", () => {
+      const to = $("#send-form [name=to]");
+      const ids = to.value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (!ids.includes(e.organ_id)) ids.push(e.organ_id);
+      to.value = ids.join(", ");
+    });
+    li.append(b); list.append(li);
+  });
+}
+
 async function send(form) {
   const f = new FormData(form);
   const meta = {
@@ -285,6 +309,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#back").addEventListener("click", () => open(state.current && state.current.direction === "out" ? "outbox" : "inbox"));
   document.querySelectorAll("[data-action]").forEach((b) => b.addEventListener("click", () => act(`actions/${b.dataset.action}`).catch((e) => show(e.message, true))));
   document.querySelectorAll("[data-change]").forEach((b) => b.addEventListener("click", () => act(b.dataset.change).catch((e) => show(e.message, true))));
+  $("#dir-q").addEventListener("input", () => {
+    clearTimeout(dirTimer);
+    dirTimer = setTimeout(() => searchDirectory().catch((e) => show(e.message, true)), 200);
+  });
   $("#send-form").addEventListener("submit", (ev) => { ev.preventDefault(); send(ev.target).catch((e) => show(e.message, true)); });
   if (state.token) login(state.token);
 });
