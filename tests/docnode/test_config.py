@@ -74,8 +74,9 @@ def test_example_config_documents_every_key() -> None:
                     "delivery", "limits", "logging"):
         assert section in data, section
     for key in ("pkcs12", "passphrase_file", "url_env", "amqp_url", "amqp_url_env",
-                "tls_cert", "tls_key", "tls_client_ca", "secret_file", "client_cert"):
-        assert f"{key} =" in text, key
+                "tls_cert", "tls_key", "tls_client_ca", "secret_file", "client_cert",
+                "directory_sync_s", "[[axis_systems]]", "[[axis_systems.agencies]]", "parent"):
+        assert (key if key.startswith("[") else f"{key} =") in text, key
 
 
 def test_defaults_fill_a_minimal_config(tmp_path: Path) -> None:
@@ -251,3 +252,17 @@ def test_trust_allowlists_and_organ_id_map(tmp_path: Path) -> None:
     s = validate_config_data(data, path=tmp_path / "docnode.toml", environ={})
     assert s.trust.eku_allowlist == ("1.3.6.1.4.1.99999.1", fp)
     assert dict(s.trust.organ_id_map) == {fp: ("000.00.00.G22",)}
+
+
+def test_example_axis_registry_block_is_valid_for_an_axis() -> None:
+    # The commented [[axis_systems]] block of the example, uncommented, in an axis config.
+    text = EXAMPLE.read_text(encoding="utf-8")
+    block = text[text.index("# [[axis_systems]]"):]
+    uncommented = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#")
+                            for line in block.splitlines())
+    data = tomllib.loads(text) | tomllib.loads(uncommented)
+    data["node"]["role"] = "axis"
+    s = validate_config_data(data, path=EXAMPLE, environ={})
+    assert [a.organ_id for a in s.axis_systems[0].agencies] == ["000.00.00.H57",
+                                                                "000.01.00.H57"]
+    assert s.axis_systems[0].secret_env == "AXIS_SECRET_DMS_UBND_X"
