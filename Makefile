@@ -22,7 +22,7 @@ test: $(STAMP)
 	  (apt-get update -qq && apt-get install -y -qq xmlsec1) >/dev/null 2>&1 || true
 	$(BIN)/ruff check envelopes keystore docnode tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/pytest -q -rs -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check envelopes keystore docnode tests bench
