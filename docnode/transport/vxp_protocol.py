@@ -19,7 +19,15 @@ Rules:
    and its age is NEVER checked (§2.1: the SDK fixes it once per service object). Replay
    protection is the axis's seen-request cache (``docnode.axis``), keyed on what this module
    returns as :attr:`VerifiedRequest.replay_key`.
-5. Responses (§4) are built and parsed by ``vxp_responses``, re-exported here: always
+5. Signed keys that differ only in case (``docId`` and ``docid``: the SDK's map is
+   case-sensitive, HTTP header names are not) are checked as one header name: it must be
+   present and carry only values signed under one of those spellings. The SDK sends both
+   headers on its Apache HttpClient calls, but on sendEdoc (``HttpURLConnection``) the later
+   spelling's value replaces the earlier under the earlier name. Such a long-lived SDK object
+   stays usable; only an operation that needs that very parameter is refused, because which of
+   the two values the caller meant cannot be known (acknowledging the wrong copy would lose a
+   document).
+6. Responses (§4) are built and parsed by ``vxp_responses``, re-exported here: always
    ``status``/``ErrorCode``/``ErrorDesc``, sendEdoc always a ``DocId``, never a JSON null.
 """
 
@@ -228,17 +236,20 @@ class VerifiedRequest:
     """sendEdoc: the body minus its one trailing CR LF, matched to the signed hash-file."""
 
     def param(self, name: str) -> str | None:
-        """A signed parameter of THIS operation (``docId``/``docid`` alike), else ``None``."""
+        """A signed parameter of THIS operation (``docId``/``docid`` alike), else ``None``.
+
+        A long-lived SDK object that was given both spellings signs both (rule 5); when their
+        values differ, the caller's intent is unknown and the parameter is refused."""
         if name.lower() not in self.operation.parameters:
             return None
-        if name in self.signed:
-            return self.signed[name]
-        # A long-lived SDK client may hold both spellings (a Java map is case-sensitive):
-        # the exact spelling wins above, otherwise the first signed one.
-        for key, value in self.signed.items():
-            if key.lower() == name.lower():
-                return value
-        return None
+        spellings = {k: v for k, v in self.signed.items() if k.lower() == name.lower()}
+        values = set(spellings.values())
+        if len(values) > 1:
+            raise errors.AxisRequestInvalid(
+                f"signed parameter {name!r} is given as {' and '.join(sorted(spellings))} with "
+                "different values; use one spelling per service object",
+                detail={"parameter": name, "spellings": sorted(spellings)})
+        return next(iter(values), None)
 
     def require(self, name: str) -> str:
         value = self.param(name)
@@ -252,14 +263,25 @@ SecretLookup = Callable[[str], bytes | None]
 """System id -> its HMAC secret, or ``None`` for an unknown system."""
 
 
-def _header_table(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, bytes]:
-    table: dict[str, bytes] = {}
+HeaderTable = Mapping[str, Sequence[bytes]]
+"""Lower-cased header name -> its distinct values, in arrival order."""
+
+
+def _header_table(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, list[bytes]]:
+    table: dict[str, list[bytes]] = {}
     for raw_name, value in raw_headers:
-        name = raw_name.decode("latin-1").strip().lower()
-        if name in table and table[name] != value:
-            raise errors.AxisRequestInvalid(f"header {name!r} given twice with different values")
-        table[name] = value
+        values = table.setdefault(raw_name.decode("latin-1").strip().lower(), [])
+        if value not in values:
+            values.append(value)
     return table
+
+
+def _single(headers: HeaderTable, name: str) -> bytes | None:
+    """A protocol header (systemid, the signature headers): absent, or exactly one value."""
+    values = headers.get(name.lower(), ())
+    if len(values) > 1:
+        raise errors.AxisRequestInvalid(f"header {name!r} given twice with different values")
+    return values[0] if values else None
 
 
 def _decode(value: bytes, what: str) -> str:
@@ -280,7 +302,7 @@ def verify_request(
     ``axis_request_invalid``. Never checks the timestamp's age (rule 4)."""
     headers = _header_table(raw_headers)
     # (1) the system and its secret
-    system_raw = headers.get((PREFIX + SYSTEM_ID).lower())
+    system_raw = _single(headers, PREFIX + SYSTEM_ID)
     if system_raw is None:
         raise errors.AxisAuthFailed("no XroadVnpt-systemid header")
     system_id = _decode(system_raw, "systemid").strip()
@@ -288,8 +310,8 @@ def verify_request(
     if secret is None:
         raise errors.AxisAuthFailed("unknown system id", detail={"system_id": system_id})
     # (2)+(3) HMAC over the raw bytes of sign-header, constant-time, lowercase hex
-    signed_raw = headers.get(SIGN_HEADER.lower())
-    given = headers.get(HASH_HEADER.lower())
+    signed_raw = _single(headers, SIGN_HEADER)
+    given = _single(headers, HASH_HEADER)
     if signed_raw is None or given is None:
         raise errors.AxisAuthFailed("sign-header or hash-header missing")
     if len(signed_raw) > MAX_SIGNED_HEADER_BYTES:
@@ -317,14 +339,14 @@ def verify_request(
                            replay_key=expected, packet=packet)
 
 
-def _signed_map(headers: Mapping[str, bytes], signed_text: str, system_id: str) -> dict[str, str]:
+def _signed_map(headers: HeaderTable, signed_text: str, system_id: str) -> dict[str, str]:
     try:
         pairs = json.loads(signed_text, object_pairs_hook=list)
     except json.JSONDecodeError as exc:
         raise errors.AxisRequestInvalid("sign-header is not JSON") from exc
     if not isinstance(pairs, list):
         raise errors.AxisRequestInvalid("sign-header is not a JSON object")
-    key_list = headers.get(SIGN_HEADER_KEY.lower())
+    key_list = _single(headers, SIGN_HEADER_KEY)
     if key_list is None:
         raise errors.AxisRequestInvalid("sign-header-key missing")
     keys = _decode(key_list, "sign-header-key").split(";")
@@ -337,11 +359,17 @@ def _signed_map(headers: Mapping[str, bytes], signed_text: str, system_id: str) 
                                             detail={"key": key})
         if key in signed:
             raise errors.AxisRequestInvalid("a key is signed twice", detail={"key": key})
-        header = headers.get(name.lower())
-        if header is None or header != value.encode("utf-8"):
-            raise errors.AxisRequestInvalid("a signed value differs from its header",
-                                            detail={"key": key})
         signed[key] = value
+    # Each header name (case-insensitive) must be present and carry only signed values (rule 5).
+    spellings: dict[str, list[str]] = {}
+    for key in signed:
+        spellings.setdefault((PREFIX + key).lower(), []).append(key)
+    for name, keys in spellings.items():
+        allowed = {signed[k].encode("utf-8") for k in keys}
+        values = headers.get(name, ())
+        if not values or any(v not in allowed for v in values):
+            raise errors.AxisRequestInvalid("a signed value differs from its header",
+                                            detail={"key": keys[0]})
     if signed.get(SYSTEM_ID) != system_id:
         raise errors.AxisAuthFailed("the signed systemid differs from the header")
     if TIMESTAMP not in signed:

@@ -160,3 +160,39 @@ async def test_failure_answers_keep_the_sdk_shape(pki: Pki, tmp_path: Path) -> N
         async with aiohttp.ClientSession() as s, s.post(f"{axis.url}/getEdoc", data=b"{}") as r:
             assert r.status == 200
             assert json.loads(await r.read())["ErrorCode"] == "axis_auth_failed"
+
+
+async def test_sdk_object_holding_both_docid_spellings_stays_usable(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # Seen with the vendor SDK: one service object used with {"docId": X} for getEdoc and
+    # {"docid": Y} for updateStatus signs both keys on every later call. Over HTTP the list
+    # call carries both headers, sendEdoc one header (the first name, the later value).
+    old = "01122026T225204+0001"
+    async with running_axis(pki, tmp_path) as axis:
+        stale = [("docId", "X-1"), ("docid", "Y-2"), ("filePath", "/tmp/xml"), ("status", "done")]
+        listing = vxp.build_request(
+            Operation.GET_RECEIVED_EDOC_LIST, system_id="sys.b", secret=SECRETS["sys.b"],
+            timestamp=old, params=[*stale, ("servicetype", "eDoc"), ("messagetype", "edoc")])
+        answer = await _raw_post(axis, listing)
+        assert answer["ErrorCode"] == "0" and answer["data"] == []
+
+        packet = _pack(pki, edoc(pki))
+        send = vxp.build_request(
+            Operation.SEND_EDOC, system_id="sys.a", secret=SECRETS["sys.a"], timestamp=old,
+            params=[*stale, ("from", A_ORGAN), ("servicetype", "eDoc"), ("messagetype", "edoc")],
+            packet=packet)
+        collapsed = tuple((k, "Y-2" if k == "XroadVnpt-docId" else v)
+                          for k, v in send.headers if k != "XroadVnpt-docid")
+        answer = await _raw_post(axis, vxp.SignedRequest(send.path, collapsed, send.body))
+        assert answer["ErrorCode"] == "0" and answer["DocId"]
+
+        # where the parameter matters, the two values are refused, not guessed at
+        ack = vxp.build_request(
+            Operation.UPDATE_STATUS, system_id="sys.b", secret=SECRETS["sys.b"], timestamp=old,
+            params=stale)
+        answer = await _raw_post(axis, ack, expect=True)
+        assert answer["status"] == "FAIL" and answer["ErrorCode"] == "axis_request_invalid"
+        assert "docId and docid" in str(answer["ErrorDesc"])
+        [item] = await axis.client("sys.b").get_received_edoc_list()
+        assert item.status == "pending"  # nothing was acknowledged

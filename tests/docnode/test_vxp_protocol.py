@@ -297,3 +297,66 @@ def test_parse_response_ok_and_garbage() -> None:
         "DocId"] == "d"
     with pytest.raises(errors.AxisError):
         vxp.parse_response(b"<html>")
+
+
+# --- one SDK object given both `docId` and `docid` ----------------------------------------
+# The SDK's header map is case-sensitive, so an object used once with {"docId": X} (getEdoc, as
+# the vendor example writes it) and once with {"docid": Y} (its updateStatus example) signs
+# both keys from then on. Its Apache HttpClient calls send both headers; its sendEdoc
+# (HttpURLConnection, case-insensitive request properties) sends ONE header under the first
+# spelling carrying the value of the later one.
+
+
+def _both_spellings(op: Operation, *, packet: bytes | None = None) -> vxp.SignedRequest:
+    params = [("docId", "X-1"), ("docid", "Y-2"), ("filePath", "/tmp/xml"), ("status", "done")]
+    if op is Operation.SEND_EDOC:
+        params += [("from", "000.00.00.T01"), ("servicetype", "eDoc"), ("messagetype", "edoc")]
+    elif op is Operation.GET_RECEIVED_EDOC_LIST:
+        params += [("servicetype", "eDoc"), ("messagetype", "edoc")]
+    return vxp.build_request(op, system_id=SYSTEM, secret=SECRET,
+                             timestamp="01122026T225204+0001", params=params, packet=packet)
+
+
+def test_both_spellings_do_not_break_other_operations() -> None:
+    req = _both_spellings(Operation.GET_RECEIVED_EDOC_LIST)
+    names = [k for k, _ in req.headers]
+    assert "XroadVnpt-docId" in names and "XroadVnpt-docid" in names  # as the SDK sends them
+    verified = vxp.verify_request(Operation.GET_RECEIVED_EDOC_LIST, _raw(req), b"",
+                                  secret_for=_lookup)
+    assert verified.param("messagetype") == "edoc"
+    assert verified.param("docId") is None  # not a parameter of the list call: stale
+
+
+def test_both_spellings_on_sendedoc_collapse_into_one_header() -> None:
+    req = _both_spellings(Operation.SEND_EDOC, packet=b"abc")
+    raw: list[tuple[bytes, bytes]] = []
+    for name, value in req.headers:
+        if name == "XroadVnpt-docid":
+            continue  # HttpURLConnection replaced the value of the first spelling instead
+        raw.append((name.encode(), (b"Y-2" if name == "XroadVnpt-docId" else value.encode())))
+    verified = vxp.verify_request(Operation.SEND_EDOC, raw, req.body, secret_for=_lookup)
+    assert verified.packet == b"abc" and verified.param("from") == "000.00.00.T01"
+
+
+def test_both_spellings_with_different_values_are_refused_where_they_matter() -> None:
+    req = _both_spellings(Operation.UPDATE_STATUS)
+    verified = vxp.verify_request(Operation.UPDATE_STATUS, _raw(req), b"{}", secret_for=_lookup)
+    with pytest.raises(errors.AxisRequestInvalid) as exc:
+        verified.require("docId")
+    assert exc.value.detail["spellings"] == ["docId", "docid"]
+    assert "docId and docid" in exc.value.message
+    same = vxp.build_request(Operation.UPDATE_STATUS, system_id=SYSTEM, secret=SECRET,
+                             timestamp="01122026T225204+0001",
+                             params=[("docId", "X-1"), ("docid", "X-1"), ("status", "done")])
+    assert vxp.verify_request(Operation.UPDATE_STATUS, _raw(same), b"{}",
+                              secret_for=_lookup).require("docid") == "X-1"
+
+
+def test_an_unsigned_value_under_a_signed_name_is_refused() -> None:
+    req = _both_spellings(Operation.GET_RECEIVED_EDOC_LIST)
+    smuggled = [*_raw(req), (b"XroadVnpt-DOCID", b"Z-3")]
+    with pytest.raises(errors.AxisRequestInvalid):
+        vxp.verify_request(Operation.GET_RECEIVED_EDOC_LIST, smuggled, b"", secret_for=_lookup)
+    twice = [*_raw(_request(V1)), (b"XroadVnpt-hash-header", b"00" * 32)]
+    with pytest.raises(errors.AxisRequestInvalid):
+        vxp.verify_request(Operation.GET_RECEIVED_EDOC_LIST, twice, b"", secret_for=_lookup)
