@@ -9,8 +9,10 @@ Rules:
    the operation's parameters, ``hash-file`` on sendEdoc). Each entry travels as
    ``XroadVnpt-<key>``; ``sign-header-key`` lists the keys, ``sign-header`` is the compact
    JSON of the prefixed map and ``hash-header`` its HMAC-SHA256 with the system secret (§2).
-2. Our client emits the keys in the reference SDK's ``java.util.HashMap`` order (§5), so its
-   requests are byte-identical to the SDK's; the server assumes no order.
+2. Our client emits the keys in the reference SDK's ``java.util.HashMap`` order (§5) and its
+   headers in the SDK's order, so the signed part of its requests is byte-identical to the
+   SDK's (checked against requests the vendor SDK 2.0.1 really sent); the server assumes no
+   order.
 3. ``hash-file`` is the SHA-256 digest written without zero padding per byte (§2.4).
 4. Server verification follows §3 in its order: system id, HMAC over the RAW bytes of
    ``sign-header`` (constant-time), signed keys = listed keys in order, each signed value equal
@@ -207,8 +209,16 @@ def build_request(
     order = sdk_key_order(logical)
     pairs = [(k, logical[k]) for k in order]
     signed = sign_header_json(pairs)
-    headers: list[tuple[str, str]] = [(CONTENT_TYPE, content_type)]
-    headers.extend((PREFIX + k, v) for k, v in pairs)
+    # Where the SDK puts the plain Content-Type: sendEdoc (HttpURLConnection) first, in place of
+    # the multipart type it set first; the other calls (Apache HttpClient default headers) just
+    # before XroadVnpt-Content-Type, as the SDK's header loop meets it.
+    headers: list[tuple[str, str]] = []
+    if operation is Operation.SEND_EDOC:
+        headers.append((CONTENT_TYPE, content_type))
+    for k, v in pairs:
+        if k == CONTENT_TYPE and operation is not Operation.SEND_EDOC:
+            headers.append((CONTENT_TYPE, content_type))
+        headers.append((PREFIX + k, v))
     headers.extend([
         (SIGN_HEADER_KEY, ";".join(order)),
         (SIGN_HEADER, signed),

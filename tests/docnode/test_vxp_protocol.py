@@ -360,3 +360,19 @@ def test_an_unsigned_value_under_a_signed_name_is_refused() -> None:
     twice = [*_raw(_request(V1)), (b"XroadVnpt-hash-header", b"00" * 32)]
     with pytest.raises(errors.AxisRequestInvalid):
         vxp.verify_request(Operation.GET_RECEIVED_EDOC_LIST, twice, b"", secret_for=_lookup)
+
+
+def test_header_order_is_the_sdks() -> None:
+    # As captured from the vendor SDK 2.0.1: sendEdoc (HttpURLConnection) sends Content-Type
+    # first; the other calls (Apache HttpClient default headers) just before its copy.
+    send = [k for k, _ in _request(V2).headers]
+    assert send == ["Content-Type", "XroadVnpt-systemid", "XroadVnpt-servicetype",
+                    "XroadVnpt-messagetype", "XroadVnpt-hash-file", "XroadVnpt-from",
+                    "XroadVnpt-to", "XroadVnpt-timestamp", "XroadVnpt-Content-Type",
+                    "XroadVnpt-sign-header-key", "XroadVnpt-sign-header", "XroadVnpt-hash-header",
+                    "User-Agent", "XroadVnpt-version"]
+    ack = [k for k, _ in _request(V3).headers]
+    assert ack == ["XroadVnpt-systemid", "XroadVnpt-docId", "XroadVnpt-timestamp", "Content-Type",
+                   "XroadVnpt-Content-Type", "XroadVnpt-status", "XroadVnpt-sign-header-key",
+                   "XroadVnpt-sign-header", "XroadVnpt-hash-header", "User-Agent",
+                   "XroadVnpt-version"]
