@@ -200,6 +200,14 @@ class ReplayedRequest(AxisError):
     title = "The signed request was already received once"
 
 
+class StaleTimestamp(AxisAuthFailed):
+    """A request timestamp never used by its system before, and outside the axis's window
+    (``docnode.axis.timestamps``): a clock far off, or an old request replayed."""
+
+    code = "stale_timestamp"
+    title = "The request's timestamp is outside the axis's window"
+
+
 class AxisRejected(PeerRejected):
     """The axis refused a packet for good (bad packet, sender not owned by the system, …)."""
 
@@ -296,6 +304,7 @@ REGISTRY: dict[str, ErrorSpec] = {
         _spec("axis_error", 502, retryable=True),
         _spec("axis_auth_failed", 502, retryable=True),
         _spec("replayed_request", 409),
+        _spec("stale_timestamp", 502, retryable=True),
         _spec("axis_rejected", 422),
         _spec("axis_request_invalid", 400),
         _spec("internal_error", 500, retryable=True, exit_code=EXIT_USAGE),

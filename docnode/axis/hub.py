@@ -47,6 +47,7 @@ from docnode.axis.tables import (
     AxisSystem,
     CopyState,
 )
+from docnode.axis.timestamps import DEFAULT_WINDOW, ClientTimestamps
 from docnode.axis.trace import append_trace_header
 from docnode.clock import Clock
 from docnode.logging import get_logger
@@ -70,6 +71,9 @@ class AxisPolicy:
     """Delay before a failed copy is listed again."""
     organ_id: str | None = None
     """The axis's own OrganId, written in TraceHeaders of legacy packets."""
+    timestamp_window: timedelta | None = DEFAULT_WINDOW
+    """How far from the axis's clock a system's NEW request timestamp may be
+    (``docnode.axis.timestamps``); ``None``: never checked."""
 
 
 DEFAULT_AXIS_POLICY = AxisPolicy()
@@ -105,6 +109,7 @@ class AxisHub:
         self._offloader = offloader
         self._policy = policy
         self._secrets: dict[str, bytes] = {}
+        self.timestamps = ClientTimestamps(store, clock, window=policy.timestamp_window)
 
     # --- systems ------------------------------------------------------------------------
 

@@ -130,12 +130,16 @@ async def serve_axis(
 
 
 async def _housekeeping(parts: AxisParts, stop: asyncio.Event) -> None:
-    """Prune the replay cache once an hour (entries older than ``SEEN_RETENTION``)."""
+    """Once an hour: prune the replay cache (entries older than ``SEEN_RETENTION``) and the
+    client timestamps unused for their retention."""
     while not stop.is_set():
         try:
             pruned = await parts.hub.prune_seen(older_than=SEEN_RETENTION)
             if pruned:
                 log.info("axis_replay_cache_pruned", entries=pruned)
+            forgotten = await parts.hub.timestamps.prune()
+            if forgotten:
+                log.info("axis_client_timestamps_pruned", entries=forgotten)
         except Exception:  # a failed sweep is retried at the next tick; serving goes on
             log.exception("axis_housekeeping_failed")
         with contextlib.suppress(TimeoutError):

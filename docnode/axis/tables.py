@@ -15,6 +15,8 @@ Rules:
    restart.
 5. An OrganId belongs to at most one client system (``axis_organs`` primary key): the
    system that may send as it and that receives what is addressed to it.
+6. ``axis_client_timestamps`` holds each request timestamp a system used, accepted when it
+   was first seen fresh; a timestamp listed there is never refused for its age.
 """
 
 from __future__ import annotations
@@ -167,5 +169,18 @@ class AxisSeenRequest(SQLModel, table=True):
     seen_at: datetime = _col(UTCDateTime, index=True)
 
 
-AXIS_TABLES = (AxisSystem, AxisOrgan, AxisMessage, AxisCopy, AxisHop, AxisSeenRequest)
+class AxisClientTimestamp(SQLModel, table=True):
+    """A request timestamp a client system has used (rule 6; ``docnode.axis.timestamps``)."""
+
+    __tablename__: ClassVar[str] = "axis_client_timestamps"
+
+    system_id: str = _col(String(SYSTEM_ID_LEN), _sys_fk("fk_axis_client_timestamps_system"),
+                          primary_key=True)
+    timestamp: str = _col(String(64), primary_key=True)
+    first_seen: datetime = _col(UTCDateTime)
+    last_seen: datetime = _col(UTCDateTime, index=True)
+
+
+AXIS_TABLES = (AxisSystem, AxisOrgan, AxisMessage, AxisCopy, AxisHop, AxisSeenRequest,
+               AxisClientTimestamp)
 """Every axis table, in dependency order."""

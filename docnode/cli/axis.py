@@ -23,7 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -86,6 +86,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        choices=("required", "required-all", "best-effort", "off"))
     serve.add_argument("--organ-id", default=None, dest="axis_organ_id",
                        help="the axis's own OrganId (TraceHeaders of legacy packets)")
+    serve.add_argument("--timestamp-window-h", type=float, default=24.0, metavar="HOURS",
+                       help="a system's NEW request timestamp must be this close to the axis "
+                            "clock, at any time zone (24; 0 = never checked); a timestamp "
+                            "already used is accepted at any age (the SDK reuses one)")
     serve.add_argument("--max-fail-acks", type=int, default=5)
     serve.add_argument("--fail-retry-s", type=float, default=0.0)
     serve.add_argument("--max-packet-mb", type=int, default=64)
@@ -214,8 +218,11 @@ def _serve(args: argparse.Namespace) -> int:
     context = build_context(anchors=args.anchors, intermediates=args.intermediates,
                             crls=args.crls, revocation=args.revocation,
                             signature_policy=args.signature_policy)
+    if args.timestamp_window_h < 0:
+        raise errors.UsageError("--timestamp-window-h must be 0 (off) or more")
+    window = (timedelta(hours=args.timestamp_window_h) if args.timestamp_window_h else None)
     policy = AxisPolicy(max_fail_acks=args.max_fail_acks, fail_retry_s=args.fail_retry_s,
-                        organ_id=args.axis_organ_id)
+                        organ_id=args.axis_organ_id, timestamp_window=window)
     configure_logging(fmt="json", level="INFO")
 
     def started(address: tuple[str, int]) -> None:

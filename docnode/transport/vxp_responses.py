@@ -6,9 +6,9 @@ Rules:
    else our stable error code) and ``ErrorDesc``; no JSON ``null`` anywhere (the SDK drops an
    answer holding one): the builders turn ``None`` into ``""``. Failure texts are ASCII (the
    SDK decodes the sendEdoc answer as US-ASCII).
-2. Parsing maps ``ErrorCode`` to a class: ``axis_auth_failed`` and ``replayed_request`` to
-   theirs, a code our registry calls permanent to ``axis_rejected``, anything else to the
-   retryable ``axis_error``; ``detail["axis_code"]`` keeps the axis's code.
+2. Parsing maps ``ErrorCode`` to a class: ``axis_auth_failed``, ``stale_timestamp`` and
+   ``replayed_request`` to theirs, a code our registry calls permanent to ``axis_rejected``,
+   anything else to the retryable ``axis_error``; ``detail["axis_code"]`` keeps the axis's code.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def encode_response(answer: Mapping[str, Any]) -> bytes:
 _CODE_CLASSES: dict[str, type[errors.DocnodeError]] = {
     errors.AxisAuthFailed.code: errors.AxisAuthFailed,
     errors.ReplayedRequest.code: errors.ReplayedRequest,
+    errors.StaleTimestamp.code: errors.StaleTimestamp,
 }
 
 

@@ -5,12 +5,15 @@ Rules (spec/vxp-test-vectors.md §1, §3, §4):
    only in headers (looked up case-insensitively: ``docId``/``docid``), ``Expect:
    100-continue`` (aiohttp answers it before the body is read), ``to`` as JSON text or a quoted
    string, the sendEdoc body minus one trailing CR LF, ``filePath`` ignored, stale signed keys
-   ignored, the timestamp's age never checked (replays are the hub's seen-request cache).
+   ignored, a timestamp reused for days accepted (``docnode.axis.timestamps``: only a
+   timestamp the system never used before must be fresh; replays are the hub's
+   seen-request cache).
 2. Produce what the SDK parses: ALWAYS HTTP 200 and a JSON object with string ``status``,
    ``ErrorCode`` (``"0"`` or our stable error code) and ``ErrorDesc``; sendEdoc always carries
    ``DocId`` (``""`` on failure) and only ASCII; lists a ``data`` array without any null.
 3. Every request's HMAC is checked (``vxp_protocol.verify_request``) before anything else
-   happens; a failed check is logged as a security event WITHOUT the secret or the HMAC.
+   happens, then its timestamp window; a failed check is logged as a security event WITHOUT
+   the secret or the HMAC.
 4. This module knows HTTP only; what a request means is the :class:`~docnode.axis.hub.AxisHub`'s.
    An unexpected exception is ``internal_error`` (retryable for our client), logged here.
 """
@@ -123,6 +126,8 @@ def _endpoint(operation: Operation) -> Callable[[web.Request], Awaitable[web.Res
                 verified = vxp.verify_request(operation, request.raw_headers, body,
                                               secret_for=hub.secret_for)
                 with bind(system_id=verified.system_id):
+                    await hub.timestamps.check(verified.system_id,
+                                               verified.signed.get(vxp.TIMESTAMP, ""))
                     answer = await handler(hub, verified)
             except errors.AxisAuthFailed as exc:
                 log.warning("axis_auth_failed", security=True,

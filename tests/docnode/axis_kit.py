@@ -92,6 +92,16 @@ def signed_status(pki: Pki, about: Edoc, code: StatusCode, *, identity: str = "v
                        chain=issued.chain)
 
 
+@dataclass(frozen=True)
+class PinnedClock:
+    """A clock stopped at one instant (what an axis saw at an earlier time)."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
 @dataclass
 class RunningAxis:
     parts: AxisParts

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 
+from docnode.axis.timestamps import ClientTimestamps
 from docnode.transport import vxp_protocol as vxp
+from docnode.transport.vxp_client import VN_TZ
 from docnode.transport.vxp_protocol import AckStatus, MessageType, Operation
 from envelopes.model import Edoc, StatusCode
 from envelopes.packet import pack_edoc
@@ -19,6 +22,7 @@ from tests.docnode.axis_kit import (
     A_ORGAN,
     B_ORGAN,
     SECRETS,
+    PinnedClock,
     RunningAxis,
     edoc,
     running_axis,
@@ -94,9 +98,15 @@ async def _raw_post(axis: RunningAxis, req: vxp.SignedRequest, *,
 
 
 async def test_sdk_shaped_requests_are_accepted(pki: Pki, tmp_path: Path) -> None:
-    old = "01012020T080000+0042"  # the SDK fixes its timestamp once; years old is fine
+    # The SDK fixes its timestamp when its service object is created: this object's is three
+    # days old, and both systems used it back then (docnode.axis.timestamps rule 2).
+    then = datetime.now(UTC) - timedelta(days=3)
+    old = vxp.sdk_timestamp(then.astimezone(VN_TZ))
     secret = SECRETS["sys.a"]
     async with running_axis(pki, tmp_path) as axis:
+        back_then = ClientTimestamps(axis.parts.store, PinnedClock(then))
+        for system in ("sys.a", "sys.b"):
+            await back_then.check(system, old)
         doc = edoc(pki)
         packet = _pack(pki, doc)
         # sendEdoc carrying stale docId/filePath/status from earlier calls, `to` as a quoted

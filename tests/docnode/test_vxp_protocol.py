@@ -281,6 +281,7 @@ def test_responses_never_carry_null() -> None:
 @pytest.mark.parametrize(
     ("code", "cls"),
     [("axis_auth_failed", errors.AxisAuthFailed), ("replayed_request", errors.ReplayedRequest),
+     ("stale_timestamp", errors.StaleTimestamp),
      ("signature_missing", errors.AxisRejected), ("sender_mismatch", errors.AxisRejected),
      ("store_unavailable", errors.AxisError), ("-1", errors.AxisError)],
 )
