@@ -240,8 +240,11 @@ def build_context(
     lenient: bool = False,
     freshness_past: timedelta = timedelta(days=7),
     clock_skew: timedelta = timedelta(seconds=300),
+    allow_no_anchor: bool = False,
 ) -> VerificationContext:
     """The one place trust options (CLI) and ``[trust]`` config become a context.
+    ``allow_no_anchor``: an empty trust store is accepted (every signed packet then fails
+    with ``untrusted_root``); only ``docnode axis serve`` without anchors asks for it.
 
     ``eku_allowlist`` entries are either EKU OIDs accepted besides documentSigning, or
     SHA-256 fingerprints of national-CA certificates accepted without it.
@@ -276,7 +279,8 @@ def build_context(
         organ_id_mapping=bindings,
     )
     return VerificationContext(
-        trust=TrustStore.from_files(anchors, intermediates, crls),
+        trust=TrustStore.from_files(anchors, intermediates, crls,
+                                    allow_no_anchor=allow_no_anchor),
         trust_policy=policy,
         signature_policy=SignaturePolicy(
             allow_sha1=signature_policy == SIGNATURE_LEGACY_ALLOWED, min_rsa_bits=min_rsa_bits

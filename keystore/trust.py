@@ -161,13 +161,17 @@ class TrustStore:
         intermediates: Sequence[x509.Certificate] = (),
         crls: Sequence[x509.CertificateRevocationList] = (),
         cache_size: int = DEFAULT_CACHE_SIZE,
+        allow_no_anchor: bool = False,
     ) -> None:
-        if not anchors:
+        # An empty store trusts nothing: every path ends in ``untrusted_root``. That is never
+        # what a config meant, unless the caller says so (an axis started without anchors
+        # that only relays unsigned legacy packets, and says so at start).
+        if not anchors and not allow_no_anchor:
             raise TrustConfigInvalid("no trust anchors: refusing to trust nothing implicitly")
         self.anchors: tuple[x509.Certificate, ...] = tuple(dict.fromkeys(anchors))
         self.intermediates: tuple[x509.Certificate, ...] = tuple(dict.fromkeys(intermediates))
         self._crls: tuple[x509.CertificateRevocationList, ...] = tuple(crls)
-        self._store = Store(list(self.anchors))
+        self._store = Store(list(self.anchors)) if self.anchors else None
         self._anchor_fps = frozenset(fingerprint(a) for a in self.anchors)
         self.version = 0
         self._cache: OrderedDict[tuple[object, ...], _CacheEntry] = OrderedDict()
@@ -183,6 +187,7 @@ class TrustStore:
         crls: Iterable[Path] = (),
         *,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        allow_no_anchor: bool = False,
     ) -> TrustStore:
         """Load PEM/DER certificates and CRLs from files or folders (``*.pem``, ``*.crt``,
         ``*.cer``, ``*.der``, ``*.crl`` directly inside a folder)."""
@@ -191,6 +196,7 @@ class TrustStore:
             intermediates=load_certificates(intermediates),
             crls=load_crls(crls),
             cache_size=cache_size,
+            allow_no_anchor=allow_no_anchor,
         )
 
     @property
@@ -269,6 +275,9 @@ class TrustStore:
         ocsp_responses: Sequence[bytes],
     ) -> tuple[ValidationResult, tuple[datetime, datetime]]:
         pool = list(dict.fromkeys([*intermediates, *self.intermediates]))
+        if self._store is None:  # allow_no_anchor: nothing is trusted
+            raise untrusted(Reason.UNTRUSTED_ROOT,
+                            "this trust store holds no anchor: no certificate is trusted")
         # (1) path building with our policies; on failure, name the cause
         legacy = False
         try:

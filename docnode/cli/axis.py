@@ -77,7 +77,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        choices=(SIGNATURE_REQUIRED, SIGNATURE_LEGACY_ALLOWED),
                        help="legacy-allowed (DANGEROUS) accepts unsigned packets, marked")
     serve.add_argument("--trust-anchor", action="append", type=Path, default=[],
-                       dest="anchors", metavar="PEM")
+                       dest="anchors", metavar="PEM",
+                       help="a trust anchor (repeat; a folder of PEMs works too); default: "
+                            "the certificates in DATA/trust/, else none (signed packets are "
+                            "then all refused)")
     serve.add_argument("--intermediate", action="append", type=Path, default=[],
                        dest="intermediates", metavar="PEM")
     serve.add_argument("--crl", action="append", type=Path, default=[], dest="crls",
@@ -204,6 +207,22 @@ def _register(args: argparse.Namespace) -> int:
     return errors.EXIT_OK
 
 
+def _default_anchors(data: Path) -> list[Path]:
+    """Without ``--trust-anchor``: the certificates (and, without ``--crl``, the CRLs) in
+    ``DATA/trust/``, else none at all.
+    Trust stays explicit (nothing is trusted by default): with no anchor every signed packet
+    is refused as ``untrusted_root``, which the operator is told at start."""
+    folder = data / "trust"
+    suffixes = {".pem", ".crt", ".cer", ".der"}
+    if folder.is_dir() and any(p.suffix.lower() in suffixes for p in folder.iterdir()):
+        return [folder]
+    print(f"docnode axis: no trust anchor (--trust-anchor PEM, or certificates in {folder}/): "
+          "every signed packet will be refused (certificate_untrusted, untrusted_root); "
+          "unsigned ones are accepted "
+          "only with --signature-policy legacy-allowed", file=sys.stderr)
+    return []
+
+
 def _serve(args: argparse.Namespace) -> int:
     from docnode.axis.hub import AxisPolicy
     from docnode.axis.runtime import AxisLocation, open_axis, run_until_signal
@@ -214,10 +233,13 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise errors.UsageError(f"--listen: {exc}") from exc
     if not args.anchors:
-        raise errors.UsageError("--trust-anchor: at least one is required (trust is explicit)")
+        args.anchors = _default_anchors(args.data)
+        if args.anchors and not args.crls:
+            args.crls = args.anchors  # the folder's CRLs (a folder may mix both)
     context = build_context(anchors=args.anchors, intermediates=args.intermediates,
                             crls=args.crls, revocation=args.revocation,
-                            signature_policy=args.signature_policy)
+                            signature_policy=args.signature_policy,
+                            allow_no_anchor=not args.anchors)
     if args.timestamp_window_h < 0:
         raise errors.UsageError("--timestamp-window-h must be 0 (off) or more")
     window = (timedelta(hours=args.timestamp_window_h) if args.timestamp_window_h else None)

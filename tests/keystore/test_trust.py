@@ -359,6 +359,13 @@ def test_empty_anchor_set_is_refused() -> None:
     assert info.value.code == "trust_config_invalid"
 
 
+def test_an_empty_store_asked_for_trusts_nothing(pki: Any) -> None:
+    store = TrustStore(anchors=[], allow_no_anchor=True)
+    with pytest.raises(CertificateUntrusted) as info:
+        store.validate(pki.valid.certificate, pki.valid.chain, at=pki.at)
+    assert info.value.reason is Reason.UNTRUSTED_ROOT
+
+
 def test_contradictory_policy_is_refused() -> None:
     with pytest.raises(TrustConfigInvalid):
         TrustPolicy(accepted_ekus=frozenset())
