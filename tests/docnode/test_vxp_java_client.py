@@ -1,10 +1,12 @@
 """Cross-check with an independent implementation (STYLE §9): a Java client built the way the
 VNPT SDK 2.0.1 builds its requests (real ``java.util.HashMap`` order, a timestamp fixed per
 service object, stale keys kept across calls, ``Integer.toHexString`` hash-file, javax.crypto
-HMAC, the JDK's HTTP client with ``Expect: 100-continue``) runs the whole exchange against our
-axis, once with one long-lived client per system and once with a fresh client per call. Every
+HMAC, ``Expect: 100-continue`` on the ``{}`` bodies) runs the whole exchange against our axis,
+once with one long-lived client per system and once with a fresh client per call. Every
 answer must be a success the SDK can parse, and the key order Java produced must be the one
-``vxp_protocol.sdk_key_order`` predicts."""
+``vxp_protocol.sdk_key_order`` predicts. It needs only a JDK; the vendor's real jar is run by
+``test_vnpt_sdk_acceptance`` (``contrib/sdk-acceptance``), and the header comment of
+``java/SdkLikeClient.java`` lists where the real SDK's HTTP differs."""
 
 from __future__ import annotations
 

@@ -1,9 +1,23 @@
 // An independent client in Java that reproduces how the VNPT VXP SDK 2.0.1 builds its
 // requests (spec/vxp-test-vectors.md): one java.util.HashMap of logical headers per service
 // object, a timestamp fixed when the object is created, keys kept across calls (stale keys),
-// HMAC-SHA256 with javax.crypto, hash-file with Integer.toHexString (no zero padding), and the
-// JDK's own HTTP client (HttpURLConnection, Expect: 100-continue on JSON bodies).
-// Used by tests/docnode/test_vxp_java_client.py; prints "OP<TAB>sign-header-key<TAB>answer".
+// HMAC-SHA256 with javax.crypto, hash-file with Integer.toHexString (no zero padding).
+// Used by tests/docnode/test_vxp_java_client.py (no vendor jar needed); prints
+// "OP<TAB>sign-header-key<TAB>answer". The real SDK is run by contrib/sdk-acceptance.
+//
+// Where the real SDK differs (seen running it; none of it changes what the axis must accept):
+// - Only its sendEdoc uses HttpURLConnection (buffered body, Content-Type application/
+//   octet-stream replacing the multipart type it set first, plus Cache-Control/Pragma
+//   no-cache). Every other call goes through Apache HttpClient 4 with the XroadVnpt headers as
+//   default headers: the list calls post an empty form entity (Content-Length: 0), getEdoc,
+//   updateStatus and the counters post "{}" with Expect: 100-continue and Accept-Encoding:
+//   gzip,deflate; a new connection pool per call. This client uses HttpURLConnection for all.
+// - Its HashMap is case-sensitive but HttpURLConnection's request properties are not: after
+//   both "docId" and "docid" were put, its HttpClient calls send both headers while its sendEdoc
+//   sends one (the first name, the later value). Both are signed either way.
+// - It decodes the sendEdoc answer as US-ASCII and the others as UTF-8, joining lines.
+// - The vendor example writes updateStatus's docId unquoted ({"status":"done","docId":ID}),
+//   which its lenient Gson parser accepts.
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.io.OutputStream;
