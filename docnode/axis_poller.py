@@ -6,7 +6,8 @@ Rules:
    :class:`AxisSender`, which calls sendEdoc (``messagetype`` from the work kind) and returns
    the axis DocId as the delivery's evidence. Errors keep their classes: ``axis_rejected`` is
    permanent, ``axis_error``/``peer_unavailable`` are retried by dispatch.
-2. Incoming: :class:`AxisPoller` lists received edocs, then statuses; fetches each; runs the
+2. Incoming: :class:`AxisPoller` lists received edocs (handled a few at a time), then
+   statuses (one by one, in the axis's order); fetches each; runs the
    node's FULL receive path (``NodeService.receive``: verify, bind, dedup, store) with
    ``authenticated_axis``; and only THEN acknowledges ``done``. Never before the packet is
    durably stored.
@@ -100,9 +101,17 @@ class AxisPoller:
         for message_type in (MessageType.EDOC, MessageType.STATUS):
             items = await self._client.get_received_edoc_list(message_type)
             stats.listed += len(items)
-            # Items are independent (each its own receive transaction and acknowledgement);
-            # verification runs off the loop, so a few in flight use the CPUs.
-            await asyncio.gather(*(one(item) for item in items[:MAX_ITEMS_PER_POLL]))
+            batch = items[:MAX_ITEMS_PER_POLL]
+            if message_type is MessageType.STATUS:
+                # In the axis's order (it lists by arrival): a document's 01, 03, 04 … are
+                # recorded, and shown on its timeline, in the order they were sent.
+                for item in batch:
+                    await one(item)
+            else:
+                # Edocs are independent (each its own receive transaction and
+                # acknowledgement); verification runs off the loop, so a few in flight use
+                # the CPUs.
+                await asyncio.gather(*(one(item) for item in batch))
         if stats.listed:
             log.info("axis_polled", listed=stats.listed, stored=stats.stored,
                      duplicates=stats.duplicates, failed=stats.failed, deferred=stats.deferred)
