@@ -5,20 +5,23 @@
 // example program (ServiceTest) calls it: JSON header strings, "eDoc" service type, a
 // "filePath" folder for getEdoc, {"status":"done","docId":ID} for updateStatus.
 //
-// Two client systems: A sends a signed edoc to B; B lists, fetches and acknowledges it, then
-// sends a signed status back; A lists, fetches and acknowledges the status; getSentEdocList on
-// A shows B's copy going from pending to done; counters and getAgenciesList work.
+// Two client systems: A sends two signed edocs to B; B lists them, fetches and acknowledges
+// each in turn (the receive loop of an integration), then sends a signed status back; A lists,
+// fetches and acknowledges the status; getSentEdocList on A shows B's copies going from
+// pending to done; the counters and getAgenciesList work.
 //
 // MODE "fresh" makes a new SDK service object for every call (new timestamp, empty header map);
 // MODE "long" keeps one object per system for every call (fixed timestamp, stale headers from
-// earlier calls re-sent and signed: the SDK's normal use in a long-running service).
+// earlier calls re-sent and signed: the SDK's normal use in a long-running service), and
+// acknowledges with "docid" while it fetches with "docId", as integrations in production do.
 //
 // The SDK swallows its own exceptions (printStackTrace, then a null or half-filled result), so
 // every call runs with System.out/System.err captured: anything the SDK writes to stderr is an
 // exception it swallowed and fails the step. The SDK's stdout chatter goes to WORKDIR/sdk-MODE.log.
 //
-// Usage: java -cp SDK-JARS:. SdkAcceptance MODE ENDPOINT SYS_A ORGAN_A SYS_B ORGAN_B EDOC STATUS
-//        WORKDIR   with the secrets in $SDK_ACCEPT_SECRET_A and $SDK_ACCEPT_SECRET_B.
+// Usage: java -cp SDK-JARS:. SdkAcceptance MODE ENDPOINT SYS_A ORGAN_A SYS_B ORGAN_B PACKETS
+//        WORKDIR   with the secrets in $SDK_ACCEPT_SECRET_A and $SDK_ACCEPT_SECRET_B; PACKETS
+//        holds edoc-1.edxml and edoc-2.edxml (A to B) and status.edxml (B's answer to edoc 1).
 // Prints "PASS|FAIL <mode> <step>: <detail>" per check and "SUMMARY <mode> N passed, M failed";
 // exits 0 only when every check passed.
 
@@ -65,7 +68,8 @@ public final class SdkAcceptance {
             this.organId = organId;
             this.fresh = fresh;
             // The 6-argument constructor of the vendor's ServiceTest (maxConnection 10, retry 3).
-            this.properties = new VnptProperties(endpoint, systemId, secret, store.getPath(), 10, 3);
+            this.properties = new VnptProperties(endpoint, systemId, secret, store.getPath(),
+                                                 10, 3);
         }
 
         KnobstickServiceImp knobstick() {
@@ -147,7 +151,9 @@ public final class SdkAcceptance {
         if (!swallowed.isEmpty()) {
             String[] lines = swallowed.split("\\R");
             StringBuilder first = new StringBuilder(lines[0]);
-            for (int i = 1; i < Math.min(3, lines.length); i++) first.append(" | ").append(lines[i]);
+            for (int i = 1; i < Math.min(3, lines.length); i++) {
+                first.append(" | ").append(lines[i]);
+            }
             throw stop(step, "the SDK swallowed an exception: " + first);
         }
         return result;
@@ -203,27 +209,41 @@ public final class SdkAcceptance {
         return r.getData();
     }
 
-    /** List, then fetch each candidate from the sender until one's bytes are our packet. */
-    String receive(String step, Party who, Party sender, String messageType, byte[] packet,
-                   File folder) {
-        String expected = new String(packet, StandardCharsets.UTF_8);
+    /**
+     * The receive loop of an integration: list, fetch each item from the sender, keep the ones
+     * whose bytes are packets we sent (others on the axis are left alone), acknowledge each kept
+     * one "done" right after fetching it. Returns the axis docIds, in the order of packets.
+     */
+    List<String> receive(String step, Party who, Party sender, String messageType,
+                         List<byte[]> packets, File folder) {
+        List<String> expected = new ArrayList<>();
+        for (byte[] packet : packets) expected.add(new String(packet, StandardCharsets.UTF_8));
+        String[] ids = new String[packets.size()];
+        int found = 0;
         for (Knobstick k : listed(step + ".getReceivedEdocList", who, messageType)) {
             if (!sender.organId.equals(k.getFrom()) || !messageType.equals(k.getMessageType())) {
                 continue;
             }
             String data = fetch(step + ".getEdoc", who, k.getId(), folder);
-            if (!data.equals(expected)) continue;
-            pass(step + ".getEdoc.data", "the fetched packet is the one sent (" + packet.length
-                 + " bytes)");
+            int i = expected.indexOf(data);
+            if (i < 0 || ids[i] != null) continue;
+            ids[i] = k.getId();
+            found++;
+            byte[] packet = packets.get(i);
+            pass(step + ".getEdoc.data", "packet " + (i + 1) + " fetched as sent ("
+                 + packet.length + " bytes)");
             File saved = new File(folder, String.join(File.separator, savedPath(k.getId())));
             check(step + ".getEdoc.file", fileEquals(saved, packet),
                   "the SDK saved it byte for byte (" + saved + ")");
             check(step + ".listed.to", who.organId.equals(k.getTo()),
                   "to=" + k.getTo() + " created_time=" + k.getCreatedTime());
-            return k.getId();
+            acknowledge(step + ".updateStatus", who, k.getId());
         }
-        throw stop(step, "no listed " + messageType + " from " + sender.organId
-                   + " carries the packet that was sent");
+        if (found != packets.size()) {
+            throw stop(step, found + " of " + packets.size() + " " + messageType + " packets from "
+                       + sender.organId + " were listed and fetched as sent");
+        }
+        return java.util.Arrays.asList(ids);
     }
 
     /** Where KnobstickServiceImp.getEdoc writes the packet: FOLDER/yyyy/M/docId.edxml. */
@@ -243,8 +263,11 @@ public final class SdkAcceptance {
     }
 
     void acknowledge(String step, Party who, String docId) {
-        // As the vendor's example writes it: the docId value without quotes (Gson is lenient).
-        String header = "{\"status\":\"done\",\"docId\":" + docId + "}";
+        // fresh: as the vendor's ServiceTest writes it (docId, its value without quotes: Gson
+        // is lenient). long: as an integration in production writes it with one long-lived
+        // object (org.json, "docid"), so the object signs both spellings from then on.
+        String header = who.fresh ? "{\"status\":\"done\",\"docId\":" + docId + "}"
+                : "{\"docid\":\"" + docId + "\",\"status\":\"done\"}";
         GetChangeStatusResult r = sdk(step, () -> who.knobstick().updateStatus(header));
         succeeded(step, r, "done for " + docId);
     }
@@ -285,45 +308,55 @@ public final class SdkAcceptance {
         }
     }
 
-    void scenario(Party a, Party b, File edoc, File status, File work) throws IOException {
-        byte[] edocBytes = Files.readAllBytes(edoc.toPath());
-        byte[] statusBytes = Files.readAllBytes(status.toPath());
+    void scenario(Party a, Party b, File packets, File work) throws IOException {
+        List<byte[]> edocs = new ArrayList<>();
+        edocs.add(Files.readAllBytes(new File(packets, "edoc-1.edxml").toPath()));
+        edocs.add(Files.readAllBytes(new File(packets, "edoc-2.edxml").toPath()));
+        byte[] status = Files.readAllBytes(new File(packets, "status.edxml").toPath());
         File storeA = new File(work, mode + "-A");
         File storeB = new File(work, mode + "-B");
 
-        int pendingBefore = count("B.countReceiveEdoc.before", b, false);
-        String sent = send("A.sendEdoc.edoc", a, "edoc", b.organId, edoc);
-        StatusResult row = progress("A.getSentEdocList.pending", a, "edoc", sent, b.organId);
+        int before = count("B.countReceiveEdoc.before", b, false);
+        // the first with "to" as a JSON array, the second without (the axis reads the packet)
+        String sent1 = send("A.sendEdoc.edoc1", a, "edoc", b.organId,
+                            new File(packets, "edoc-1.edxml"));
+        String sent2 = send("A.sendEdoc.edoc2", a, "edoc", null,
+                            new File(packets, "edoc-2.edxml"));
+        StatusResult row = progress("A.getSentEdocList.pending", a, "edoc", sent1, b.organId);
         check("A.getSentEdocList.pending.state", "pending".equals(row.getReceiveStatus()),
-              "B's copy: receiveStatus=" + row.getReceiveStatus());
-        int pending = count("B.countReceiveEdoc", b, false);
-        check("B.countReceiveEdoc.value", pending == pendingBefore + 1,
-              pendingBefore + " -> " + pending);
+              "B's copy of edoc1: receiveStatus=" + row.getReceiveStatus());
+        int waiting = count("B.countReceiveEdoc", b, false);
+        check("B.countReceiveEdoc.value", waiting == before + 2, before + " -> " + waiting);
 
-        String copy = receive("B.receive.edoc", b, a, "edoc", edocBytes, storeB);
-        acknowledge("B.updateStatus.done", b, copy);
+        List<String> copies = receive("B.receive.edoc", b, a, "edoc", edocs, storeB);
         check("B.countReceiveEdoc.after", count("B.countReceiveEdoc.after.call", b, false)
-              == pending - 1, "one fewer waiting after done");
-        boolean stillListed = false;
+              == waiting - 2, "two fewer waiting after done");
+        List<String> still = new ArrayList<>();
         for (Knobstick k : listed("B.getReceivedEdocList.after", b, "edoc")) {
-            stillListed |= copy.equals(k.getId());
+            if (copies.contains(k.getId())) still.add(k.getId());
         }
-        check("B.getReceivedEdocList.after.gone", !stillListed, "the acknowledged copy is not listed");
+        check("B.getReceivedEdocList.after.gone", still.isEmpty(),
+              "the acknowledged copies are not listed " + still);
 
-        row = progress("A.getSentEdocList.done", a, "edoc", sent, b.organId);
-        check("A.getSentEdocList.done.state", "done".equals(row.getReceiveStatus())
-              && copy.equals(row.getReceiverDocId()),
-              "B's copy " + row.getReceiverDocId() + ": receiveStatus=" + row.getReceiveStatus()
-              + " receivedTime=" + row.getReceivedTime());
+        String[] sent = {sent1, sent2};
+        for (int i = 0; i < 2; i++) {
+            row = progress("A.getSentEdocList.done" + (i + 1), a, "edoc", sent[i], b.organId);
+            check("A.getSentEdocList.done" + (i + 1) + ".state",
+                  "done".equals(row.getReceiveStatus())
+                  && copies.get(i).equals(row.getReceiverDocId()),
+                  "B's copy " + row.getReceiverDocId() + ": receiveStatus=" + row.getReceiveStatus()
+                  + " receivedTime=" + row.getReceivedTime());
+        }
 
         // The status goes back without "to" (as in the vendor's example): the axis routes it by
         // the packet's ResponseFor.
         int statusBefore = count("A.countReceiveStatus.before", a, true);
-        String statusSent = send("B.sendEdoc.status", b, "status", null, status);
+        String statusSent = send("B.sendEdoc.status", b, "status", null,
+                                 new File(packets, "status.edxml"));
         check("A.countReceiveStatus.value", count("A.countReceiveStatus", a, true)
               == statusBefore + 1, "one status waiting for A");
-        String statusCopy = receive("A.receive.status", a, b, "status", statusBytes, storeA);
-        acknowledge("A.updateStatus.done", a, statusCopy);
+        receive("A.receive.status", a, b, "status", java.util.Collections.singletonList(status),
+                storeA);
         row = progress("B.getSentEdocList.status", b, "status", statusSent, a.organId);
         check("B.getSentEdocList.status.state", "done".equals(row.getReceiveStatus()),
               "A's copy: receiveStatus=" + row.getReceiveStatus());
@@ -333,9 +366,9 @@ public final class SdkAcceptance {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 9 || !(args[0].equals("fresh") || args[0].equals("long"))) {
-            System.err.println("usage: SdkAcceptance fresh|long ENDPOINT SYS_A ORGAN_A SYS_B ORGAN_B"
-                               + " EDOC STATUS WORKDIR  (secrets in $SDK_ACCEPT_SECRET_A/_B)");
+        if (args.length != 8 || !(args[0].equals("fresh") || args[0].equals("long"))) {
+            System.err.println("usage: SdkAcceptance fresh|long ENDPOINT SYS_A ORGAN_A SYS_B"
+                               + " ORGAN_B PACKETS WORKDIR  (secrets in $SDK_ACCEPT_SECRET_A/_B)");
             System.exit(2);
         }
         String mode = args[0];
@@ -345,21 +378,24 @@ public final class SdkAcceptance {
             System.err.println("SDK_ACCEPT_SECRET_A and SDK_ACCEPT_SECRET_B must be set");
             System.exit(2);
         }
-        File work = new File(args[8]);
+        File work = new File(args[7]);
         work.mkdirs();
         boolean fresh = mode.equals("fresh");
-        Party a = new Party("A", args[1], args[2], secretA, args[3], new File(work, "store-A"), fresh);
-        Party b = new Party("B", args[1], args[4], secretB, args[5], new File(work, "store-B"), fresh);
+        Party a = new Party("A", args[1], args[2], secretA, args[3], new File(work, "store-A"),
+                            fresh);
+        Party b = new Party("B", args[1], args[4], secretB, args[5], new File(work, "store-B"),
+                            fresh);
         SdkAcceptance run;
         try (OutputStream log = new FileOutputStream(new File(work, "sdk-" + mode + ".log"))) {
             run = new SdkAcceptance(mode, System.out, log);
             try {
-                run.scenario(a, b, new File(args[6]), new File(args[7]), work);
+                run.scenario(a, b, new File(args[6]), work);
             } catch (Stop stop) {
                 run.report.println("STOPPED " + mode + " at " + stop.getMessage());
             }
         }
-        run.report.println("SUMMARY " + mode + " " + run.passed + " passed, " + run.failed + " failed");
+        run.report.println("SUMMARY " + mode + " " + run.passed + " passed, " + run.failed
+                           + " failed");
         System.exit(run.failed == 0 && run.passed > 0 ? 0 : 1);
     }
 }

@@ -9,7 +9,7 @@
 # docnode on PATH).
 #
 # What it does, in a throw-away folder: a development CA and one signing identity per agency
-# (docnode keys), for each mode a signed edoc A -> B and B's signed status 01 back (docnode
+# (docnode keys), for each mode two signed edocs A -> B and B's signed status 01 back (docnode
 # pack / pack-status), two client systems (docnode axis register-system), an axis on a free
 # loopback port (docnode axis serve), then SdkAcceptance.java in mode "fresh" (a new SDK service
 # object per call) and "long" (one object per system for every call). Exit 0 only when both
@@ -93,15 +93,19 @@ sign() { # identity: the signing options of docnode pack / pack-status
 }
 printf '%%PDF-1.7\nSDK acceptance attachment\n' > attachment.pdf
 for mode in fresh long; do
-    cat > "edoc-$mode.toml" <<EOF
+    mkdir "packets-$mode"
+    for n in 1 2; do
+        cat > "edoc-$mode-$n.toml" <<EOF
 from = {organ_id = "$organ_a", organ_name = "Agency A"}
 to = ["$organ_b"]
-code = "1/SDK-${mode^^}"
-subject = "Kiểm thử SDK VXP ($mode)"
+code = "$n/SDK-${mode^^}"
+subject = "Kiểm thử SDK VXP ($mode, $n)"
 EOF
-    # shellcheck disable=SC2046
-    quiet "$docnode" pack "edoc-$mode.toml" attachment.pdf $(sign a) -o "edoc-$mode.edxml"
-    document_id="$("$docnode" unpack "edoc-$mode.edxml" --json \
+        # shellcheck disable=SC2046
+        quiet "$docnode" pack "edoc-$mode-$n.toml" attachment.pdf $(sign a) \
+            -o "packets-$mode/edoc-$n.edxml"
+    done
+    document_id="$("$docnode" unpack "packets-$mode/edoc-1.edxml" --json \
         | "$python" -c 'import json, sys; print(json.load(sys.stdin)["header"]["document_id"])')"
     cat > "status-$mode.toml" <<EOF
 from = {organ_id = "$organ_b", organ_name = "Agency B"}
@@ -109,7 +113,7 @@ status_code = "01"
 response_for = {organ_id = "$organ_a", code = "1/SDK-${mode^^}", document_id = "$document_id"}
 EOF
     # shellcheck disable=SC2046
-    quiet "$docnode" pack-status "status-$mode.toml" $(sign b) -o "status-$mode.edxml"
+    quiet "$docnode" pack-status "status-$mode.toml" $(sign b) -o "packets-$mode/status.edxml"
 done
 
 echo "sdk-acceptance: throw-away axis"
@@ -133,7 +137,7 @@ echo "sdk-acceptance: axis at $endpoint"
 failed=0
 for mode in fresh long; do
     java -cp "$sdk_dir/*:classes" SdkAcceptance "$mode" "$endpoint" sdk.a "$organ_a" sdk.b \
-        "$organ_b" "edoc-$mode.edxml" "status-$mode.edxml" "$work" || failed=1
+        "$organ_b" "packets-$mode" "$work" || failed=1
 done
 if [[ "$failed" == 0 ]]; then
     ok=1

@@ -24,11 +24,12 @@ Rules:
 5. Signed keys that differ only in case (``docId`` and ``docid``: the SDK's map is
    case-sensitive, HTTP header names are not) are checked as one header name: it must be
    present and carry only values signed under one of those spellings. The SDK sends both
-   headers on its Apache HttpClient calls, but on sendEdoc (``HttpURLConnection``) the later
-   spelling's value replaces the earlier under the earlier name. Such a long-lived SDK object
-   stays usable; only an operation that needs that very parameter is refused, because which of
-   the two values the caller meant cannot be known (acknowledging the wrong copy would lose a
-   document).
+   headers on its Apache HttpClient calls, in its map's order, but on sendEdoc
+   (``HttpURLConnection``) the later spelling's value replaces the earlier under the earlier
+   name. The parameter's value is then the FIRST such header's, as an HTTP server's
+   ``getHeader`` reads it: that is what integrations written against the national axis rely
+   on (one long-lived object, getEdoc with ``docId``, updateStatus with ``docid``: the next
+   getEdoc carries the new ``docId`` first and the acknowledged id as a stale ``docid``).
 6. Responses (§4) are built and parsed by ``vxp_responses``, re-exported here: always
    ``status``/``ErrorCode``/``ErrorDesc``, sendEdoc always a ``DocId``, never a JSON null.
 """
@@ -244,22 +245,15 @@ class VerifiedRequest:
     """The request's HMAC: identical for a byte-identical replay (seen-request cache key)."""
     packet: bytes | None
     """sendEdoc: the body minus its one trailing CR LF, matched to the signed hash-file."""
+    effective: Mapping[str, str]
+    """Lower-cased key -> the signed value its first header carried (rule 5)."""
 
     def param(self, name: str) -> str | None:
-        """A signed parameter of THIS operation (``docId``/``docid`` alike), else ``None``.
-
-        A long-lived SDK object that was given both spellings signs both (rule 5); when their
-        values differ, the caller's intent is unknown and the parameter is refused."""
+        """A signed parameter of THIS operation (``docId``/``docid`` alike), else ``None``;
+        with both spellings signed, the value of the first header (rule 5)."""
         if name.lower() not in self.operation.parameters:
             return None
-        spellings = {k: v for k, v in self.signed.items() if k.lower() == name.lower()}
-        values = set(spellings.values())
-        if len(values) > 1:
-            raise errors.AxisRequestInvalid(
-                f"signed parameter {name!r} is given as {' and '.join(sorted(spellings))} with "
-                "different values; use one spelling per service object",
-                detail={"parameter": name, "spellings": sorted(spellings)})
-        return next(iter(values), None)
+        return self.effective.get(name.lower())
 
     def require(self, name: str) -> str:
         value = self.param(name)
@@ -330,7 +324,7 @@ def verify_request(
     if not hmac.compare_digest(expected.encode("ascii"), given.strip().lower()):
         raise errors.AxisAuthFailed("hash-header does not match", detail={"system_id": system_id})
     # (4) the signed map: keys = listed keys in order, each equal to its header
-    signed = _signed_map(headers, _decode(signed_raw, "sign-header"), system_id)
+    signed, effective = _signed_map(headers, _decode(signed_raw, "sign-header"), system_id)
     # (5) hash-file over the body minus one CR LF
     packet: bytes | None = None
     if operation is Operation.SEND_EDOC:
@@ -346,10 +340,13 @@ def verify_request(
     # (6) stale keys are kept in ``signed`` but ``param`` only reads the operation's own;
     # (7) no freshness check on ``timestamp``.
     return VerifiedRequest(operation=operation, system_id=system_id, signed=signed,
-                           replay_key=expected, packet=packet)
+                           replay_key=expected, packet=packet, effective=effective)
 
 
-def _signed_map(headers: HeaderTable, signed_text: str, system_id: str) -> dict[str, str]:
+def _signed_map(
+    headers: HeaderTable, signed_text: str, system_id: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The signed keys -> values, and lower-cased key -> the value its first header carried."""
     try:
         pairs = json.loads(signed_text, object_pairs_hook=list)
     except json.JSONDecodeError as exc:
@@ -374,17 +371,19 @@ def _signed_map(headers: HeaderTable, signed_text: str, system_id: str) -> dict[
     spellings: dict[str, list[str]] = {}
     for key in signed:
         spellings.setdefault((PREFIX + key).lower(), []).append(key)
+    effective: dict[str, str] = {}
     for name, keys in spellings.items():
-        allowed = {signed[k].encode("utf-8") for k in keys}
+        allowed = {signed[k].encode("utf-8"): signed[k] for k in keys}
         values = headers.get(name, ())
         if not values or any(v not in allowed for v in values):
             raise errors.AxisRequestInvalid("a signed value differs from its header",
                                             detail={"key": keys[0]})
+        effective[keys[0].lower()] = allowed[values[0]]
     if signed.get(SYSTEM_ID) != system_id:
         raise errors.AxisAuthFailed("the signed systemid differs from the header")
     if TIMESTAMP not in signed:
         raise errors.AxisRequestInvalid("no signed timestamp")
-    return signed
+    return signed, effective
 
 
 def parse_to(value: str | None) -> tuple[str, ...]:
