@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from docnode import errors
 from docnode.axis.network import AxisNet
 from docnode.config import load_config
-from docnode.localnet import LocalNet
+from docnode.localnet import LocalNet, LocalNode
 
 ORGAN_A = "000.00.00.G22"
 ORGAN_B = "000.00.00.H41"
@@ -81,8 +81,17 @@ async def _exchange(net: LocalNet | AxisNet, attachment: Path, out: TextIO) -> d
             await _until(f"A to see status {code}", seen)
         timeline = await document_timeline(sa, sent.document_id)
     print("\nA's timeline:", file=out)
-    print_timeline(timeline)
+    print_timeline(timeline, out=out)
     return timeline
+
+
+def _print_directory(node: LocalNode, out: TextIO) -> None:
+    """What ``docnode peers`` shows on A: the agencies its axis listed, kept in its store."""
+    from docnode.cli.node import list_directory
+
+    print(f"\n{node.name}'s directory (docnode peers; synced from the axis):", file=out)
+    for entry in list_directory(node.config):
+        print(f"  {entry.organ_id}  {entry.name or '-'}  route {entry.route}", file=out)
 
 
 def run_demo(*, keep: Path | None = None, out: TextIO = sys.stdout,
@@ -103,6 +112,8 @@ def run_demo(*, keep: Path | None = None, out: TextIO = sys.stdout,
             print(f"nodes up: A {ORGAN_A} at {net['A'].direct_url}, "
                   f"B {ORGAN_B} at {net['B'].direct_url}", file=out)
             timeline = asyncio.run(_exchange(net, attachment, out))
+            if via_axis:
+                _print_directory(net["A"], out)
         recipient = timeline["recipients"][0]
         ok = recipient["state"] == "delivered" and recipient["status_code"] == "06"
         return errors.EXIT_OK if ok else errors.EXIT_INVALID

@@ -145,6 +145,9 @@ class AxisNet:
                 fh.write(secrets.token_urlsafe(24))
             system_id = f"sys.{node.name.lower()}"
             axis.register(system_id, secret_file, [node.organ_id])
+            # What getAgenciesList serves the nodes' directory sync (docnode peers).
+            axis.cli("axis", "set-agency", "--data", str(axis.directory), "--organ-id",
+                     node.organ_id, "--name", f"Agency {node.name}")
             node.update_config({
                 **({"logging": dict(logging)} if logging else {}),
                 "delivery": dict(delivery),

@@ -13,11 +13,12 @@ import json
 import mimetypes
 import os
 import secrets
+import sys
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from docnode import errors
 from docnode.cli._output import print_json, print_pairs, print_table
@@ -166,17 +167,19 @@ def _short(evidence: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def print_timeline(data: dict[str, Any]) -> None:
+def print_timeline(data: dict[str, Any], *, out: TextIO | None = None) -> None:
+    stream = out or sys.stdout
     print_pairs([("document", data["document_id"]), ("edxml id", data["edxml_document_id"]),
-                 ("subject", data["subject"]), ("from", data["from"])])
+                 ("subject", data["subject"]), ("from", data["from"])], out=stream)
     for event in data["events"]:
-        print(f"  {event['at'].isoformat()}  {event['kind']:<16} {_short(event['evidence'])}")
+        print(f"  {event['at'].isoformat()}  {event['kind']:<16} {_short(event['evidence'])}",
+              file=stream)
     for r in data["recipients"]:
         print(f"\nto {r['organ_id']}: {r['state']}  status {r['status_code'] or '-'}  "
-              f"attempts {r['attempts']}")
+              f"attempts {r['attempts']}", file=stream)
         for event in r["timeline"]:
             print(f"  {event['at'].isoformat()}  {event['kind']:<16} "
-                  f"{_short(event['evidence'])}")
+                  f"{_short(event['evidence'])}", file=stream)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -113,3 +114,10 @@ def test_demo_via_axis_runs(tmp_path: Path) -> None:
 
     out = io.StringIO()
     assert run_demo(keep=tmp_path / "demo", out=out, via_axis=True) == 0
+    text = out.getvalue()
+    timeline = text.split("A's timeline", 1)[1]
+    printed = re.findall(r"status_code=(\d\d)", timeline)
+    # B's dispatcher may hand 01 and 03 to the axis in either order; all four arrive
+    assert sorted(printed) == ["01", "03", "04", "06"]
+    directory = text.split("A's directory", 1)[1]
+    assert "000.00.00.H41  Agency B  route axis" in directory
