@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -120,6 +120,27 @@ def check_identity(settings: Settings, environ: Mapping[str, str], now: datetime
     else:
         findings.append(_ok("certificate_expiry", f"valid for {days:.0f} more days"))
     return findings, identity
+
+
+def check_secrets(settings: Settings, environ: Mapping[str, str]) -> list[Finding]:
+    """The VXP secrets the node will need can be read (never shown): the ``[axis]`` one of an
+    agency, each ``[[axis_systems]]`` one of an axis."""
+    findings: list[Finding] = []
+    wanted: list[tuple[str, Callable[[Mapping[str, str]], bytes]]] = []
+    if settings.axis is not None:
+        wanted.append(("[axis]", settings.axis.read_secret))
+    wanted += [(f"[[axis_systems]] {s.system_id}", s.read_secret)
+               for s in settings.axis_systems]
+    for where, read in wanted:
+        try:
+            read(environ)
+        except errors.ConfigInvalid as exc:
+            findings.append(_err("axis_secret", f"{where}: {'; '.join(exc.problems)}",
+                                 "set the environment variable or file named by secret_env / "
+                                 "secret_file"))
+        else:
+            findings.append(_ok("axis_secret", f"{where}: readable"))
+    return findings
 
 
 def check_trust(settings: Settings, now: datetime) -> list[Finding]:
@@ -253,6 +274,7 @@ async def diagnose(path: Path, *, environ: Mapping[str, str] = os.environ,
     findings: list[Finding] = [_ok("config", f"{path} is valid")]
     identity_findings, _identity = check_identity(settings, environ, now)
     findings += identity_findings
+    findings += check_secrets(settings, environ)
     findings += check_trust(settings, now)
     store_findings, store = await check_store(settings)
     findings += store_findings

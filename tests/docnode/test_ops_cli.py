@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from docnode.cli import main
 from docnode.cli.node import init_node
 from docnode.config import load_config
+from docnode.config._toml_writer import render_toml
 from docnode.store import Store
 
 
@@ -198,3 +200,20 @@ def test_doctor_reports_a_broken_config(tmp_path: Path,
     code, report = _doctor(config, capsys)
     assert code == 1
     assert _severities(report) == {"config": {"error"}}
+
+
+def test_doctor_checks_the_axis_secrets(filled: tuple[Path, Path],
+                                        capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    config, _db = filled
+    data = tomllib.loads(config.read_text("utf-8"))
+    data["axis"] = {"url": "http://127.0.0.1:9", "system_id": "sys.x",
+                    "secret_env": "DOCTOR_AXIS_SECRET"}
+    config.write_text(render_toml(data), "utf-8")
+    monkeypatch.delenv("DOCTOR_AXIS_SECRET", raising=False)
+    code, report = _doctor(config, capsys)
+    assert code == 1 and _severities(report)["axis_secret"] == {"error"}
+    monkeypatch.setenv("DOCTOR_AXIS_SECRET", "s3cret-value-never-shown")
+    _code, report = _doctor(config, capsys)
+    assert _severities(report)["axis_secret"] == {"ok"}
+    assert "s3cret-value-never-shown" not in json.dumps(report)
