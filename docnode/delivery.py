@@ -23,6 +23,7 @@ from docnode.group_commit import GroupCommitter
 from docnode.logging import bind, get_logger
 from docnode.queue import Queue, QueueItem, RetryDecision
 from docnode.store import DeliveryState, EventKind, Store, Transaction, WorkKind
+from docnode.store.sync_tx import SyncTransaction
 from docnode.transport.direct_client import Delivery, DirectClient
 
 log = get_logger("delivery")
@@ -51,29 +52,27 @@ class StoredPacketSender:
     async def send(self, item: QueueItem) -> Delivery:
         if item.kind not in (WorkKind.DELIVER_EDOC, WorkKind.DELIVER_STATUS):
             raise errors.InternalError(f"no sender for work kind {item.kind}")
-        async with self._store.reader() as tx:
-            delivery = await tx.get_delivery(item.ref)
-            doc = None if delivery is None else await tx.get_document(delivery.document_id)
-        if delivery is None or doc is None:
+        packet = await self._store.read_sync(lambda tx: tx.packet_to_send(item.ref))
+        if packet is None:
             raise errors.NotFound(f"delivery {item.ref} is gone",
                                   detail={"delivery_id": item.ref})
-        route = Route.parse(delivery.route)
-        with bind(document_id=doc.edxml_document_id, organ_id=delivery.recipient_organ_id,
+        route = Route.parse(packet.route)
+        recipient = packet.recipient_organ_id
+        with bind(document_id=packet.edxml_document_id, organ_id=recipient,
                   peer=route.url or "axis"):
             if route.kind is RouteKind.AXIS and self._axis is not None:
-                data = await self._store.blobs.get(doc.packet_sha256)
+                data = await self._store.blobs.get(packet.packet_sha256)
                 return await self._axis.deliver(data, kind=item.kind,
-                                                sender=doc.from_organ_id,
-                                                recipient=delivery.recipient_organ_id)
+                                                sender=packet.from_organ_id,
+                                                recipient=recipient)
             if route.kind is not RouteKind.DIRECT or route.url is None:
                 raise errors.PeerRejected(
                     "the axis transport is not part of this build",
-                    detail={"route": delivery.route})
-            data = await self._store.blobs.get(doc.packet_sha256)
+                    detail={"route": packet.route})
+            data = await self._store.blobs.get(packet.packet_sha256)
             return await self._client.deliver(
-                route.url, data, document_id=doc.edxml_document_id,
-                recipient=delivery.recipient_organ_id,
-                ssl_context=self._ssl_for(delivery.recipient_organ_id),
+                route.url, data, document_id=packet.edxml_document_id,
+                recipient=recipient, ssl_context=self._ssl_for(recipient),
             )
 
 
@@ -93,17 +92,16 @@ class StoreRecorder:
             return
         receipt_sha = await self._store.blobs.put(delivery.receipt)
 
-        async def unit(tx: Transaction) -> None:
-            await self._queue.complete(item, tx=tx)
-            row = await tx.set_delivery_state(
+        def unit(tx: SyncTransaction) -> None:
+            self._queue.complete_sync(item, tx=tx)
+            document_id = tx.set_delivery_state(
                 item.ref, DeliveryState.DELIVERED, now=now, attempts=item.attempts,
                 next_attempt_at=None, last_error=None, receipt_sha256=receipt_sha)
             if item.kind is WorkKind.DELIVER_EDOC:
-                await tx.set_delivery_status(item.ref, "01", at=delivery.evidence.at or now,
-                                             now=now)
-            await tx.append_event(
+                tx.set_delivery_status(item.ref, "01", at=delivery.evidence.at or now, now=now)
+            tx.append_event(
                 kind=EventKind.DELIVERED, at=now, actor=self._actor,
-                document_id=row.document_id, delivery_id=row.id,
+                document_id=document_id, delivery_id=item.ref,
                 evidence={"receipt_sha256": receipt_sha, "http_status": delivery.http_status,
                           "duplicate": delivery.duplicate, "attempts": item.attempts,
                           "receipt_signer": delivery.evidence.signer_organ_id,

@@ -7,14 +7,17 @@ would cap a node near 300 writes/s whatever the CPU does. Databases have answere
 decades with group commit; this module is ours.
 
 Rules:
-1. A *unit* is an async function of a :class:`~docnode.store.Transaction` that only writes
-   through it (no other side effects; blobs are written before, as the store requires). A unit
-   may run more than once, so it must not depend on having run before.
+1. A *unit* is a synchronous function of a :class:`~docnode.store.sync_tx.SyncTransaction`
+   that only works through it (no other side effects, no awaiting; blobs are written before,
+   as the store requires). It runs in the store's worker thread (store rule 8), so the event
+   loop is free while the batch runs. A unit may run more than once, so it must not depend on
+   having run before.
 2. Units that arrive while a commit is in flight wait for the next one; each batch is ONE
    transaction, committed before any of its callers is answered. A caller's ``await`` returns
    only after ITS data is durable — the guarantee is the same as with its own transaction.
 3. If a batch fails (a UNIQUE clash, a lost lease, a bug), it is rolled back and each unit is
-   run again in a transaction of its own, so one bad unit never fails the others.
+   run again in a transaction of its own, so one bad unit never fails the others
+   (:meth:`docnode.store.Store.write_batch`).
 4. ``after_commit`` callbacks registered by units run after the shared commit (the store's
    rule 6 holds per transaction).
 """
@@ -22,16 +25,14 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from docnode.logging import get_logger
-from docnode.store import Store, Transaction
+from docnode.store import Store
+from docnode.store.sync_tx import SyncTransaction
 
 T = TypeVar("T")
-Unit = Callable[[Transaction], Awaitable[T]]
-
-log = get_logger("group_commit")
+Unit = Callable[[SyncTransaction], T]
 
 DEFAULT_MAX_BATCH = 64
 
@@ -63,42 +64,19 @@ class GroupCommitter:
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[Unit[Any], asyncio.Future[Any]]]) -> None:
-        if len(batch) == 1:
-            await self._alone(*batch[0])
-            return
-        results: list[Any] = []
         try:
-            async with self._store.transaction() as tx:
-                for unit, _ in batch:
-                    results.append(await unit(tx))
-        except Exception:
-            # Rule 3: isolate the failing unit(s).
-            log.debug("batch_failed_retrying_alone", size=len(batch))
-            for unit, future in batch:
-                await self._alone(unit, future)
-            return
+            outcomes = await self._store.write_batch([unit for unit, _ in batch])
         except BaseException as exc:  # cancellation: every caller learns it
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             raise
-        self.batches += 1
+        self.batches += 1 if all(o.error is None for o in outcomes) else len(outcomes)
         self.units += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
-
-    async def _alone(self, unit: Unit[Any], future: asyncio.Future[Any]) -> None:
-        try:
-            async with self._store.transaction() as tx:
-                result = await unit(tx)
-        except BaseException as exc:
-            if not future.done():
-                future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        self.batches += 1
-        self.units += 1
-        if not future.done():
-            future.set_result(result)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if outcome.error is not None:
+                future.set_exception(outcome.error)
+            else:
+                future.set_result(outcome.result)

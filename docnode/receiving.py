@@ -24,8 +24,9 @@ from docnode.group_commit import GroupCommitter
 from docnode.logging import bind, get_logger
 from docnode.offload import Offloader
 from docnode.signer import PacketSigner
-from docnode.store import Store, Transaction
+from docnode.store import Store
 from docnode.store.enums import Direction, DocumentKind, EventKind, Verification
+from docnode.store.sync_tx import SyncTransaction
 from docnode.transport.direct_server import PeerInfo, ReceiveOutcome
 from docnode.verification import VerificationContext, VerifiedIncoming, verify_incoming
 from envelopes.model import BusinessDocType, Edoc, Organization, StatusCode, StatusMessage
@@ -74,9 +75,8 @@ class ReceivePath:
             return await self._receive_status(data, verified, verified.packet, now)
 
     async def _earlier_receipt(self, packet_sha256: str) -> bytes | None:
-        async with self.store.reader() as tx:
-            row = await tx.find_receipt(packet_sha256)
-        return None if row is None else await self.store.blobs.get(row.receipt_sha256)
+        receipt_sha = await self.store.read_sync(lambda tx: tx.find_receipt(packet_sha256))
+        return None if receipt_sha is None else await self.store.blobs.get(receipt_sha)
 
     def _ours(self, edoc: Edoc) -> str:
         for org in edoc.to:
@@ -114,12 +114,12 @@ class ReceivePath:
         key: dict[str, object] = {"from_organ_id": sender, "document_id": edoc.document_id}
         with bind(document_id=edoc.document_id):
             ours = self._ours(edoc)
-            async with self.store.reader() as tx:
-                original = await tx.find_inbox(sender, edoc.document_id)
+            original = await self.store.read_sync(
+                lambda tx: tx.find_inbox(sender, edoc.document_id))
             if original is not None:
                 if edoc.business.doc_type != BusinessDocType.NEW:
                     return await self._receive_change(data, verified, edoc,
-                                                      original_id=original.document_id,
+                                                      original_id=original,
                                                       ours=ours, now=now)
                 raise self._conflict(verified, key)
             receipt = await self._sign_receipt(
@@ -130,8 +130,8 @@ class ReceivePath:
             await self.store.blobs.put(data)
             receipt_sha = await self.store.blobs.put(receipt)
 
-            async def unit(tx: Transaction) -> None:
-                doc = await tx.add_document(
+            def unit(tx: SyncTransaction) -> None:
+                doc_id = tx.add_document(
                     direction=Direction.IN, kind=DocumentKind.EDOC, organ_id=ours,
                     counterparty=sender, edxml_document_id=edoc.document_id,
                     from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
@@ -140,20 +140,21 @@ class ReceivePath:
                     business_doc_type=int(edoc.business.doc_type),
                     verification=_verification(verified),
                 )
-                await tx.add_inbox(document_id=doc.id, organ_id=ours, from_organ_id=sender,
-                                   edxml_document_id=edoc.document_id, packet_sha256=sha,
-                                   received_at=now)
-                await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
-                                        document_id=doc.id, now=now)
-                await tx.append_event(
+                # The inbox entry shows our signed receipt as the 01 we sent (rule 3).
+                tx.add_inbox(document_id=doc_id, organ_id=ours, from_organ_id=sender,
+                             edxml_document_id=edoc.document_id, packet_sha256=sha,
+                             received_at=now, status_code=StatusCode.ARRIVED.value,
+                             status_at=now)
+                tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                  document_id=doc_id, now=now)
+                tx.append_event(
                     kind=EventKind.RECEIVED, at=now, actor=f"peer:{sender}",
-                    document_id=doc.id, evidence=_evidence(verified),
+                    document_id=doc_id, evidence=_evidence(verified),
                 )
-                await tx.append_event(
-                    kind=EventKind.RECEIPT_SENT, at=now, actor="system", document_id=doc.id,
+                tx.append_event(
+                    kind=EventKind.RECEIPT_SENT, at=now, actor="system", document_id=doc_id,
                     evidence={"receipt_sha256": receipt_sha, "status_code": "01"},
                 )
-                await tx.set_inbox_status(doc.id, StatusCode.ARRIVED.value, at=now)
 
             try:
                 await self._writer.run(unit)
@@ -209,12 +210,11 @@ class ReceivePath:
             "from_organ_id": sender, "response_for": rf.document_id, "status_code": code,
                "timestamp": status.timestamp.isoformat()}
         with bind(document_id=rf.document_id):
-            async with self.store.reader() as tx:
-                if await tx.find_received_status(
-                    from_organ_id=sender, response_for_document_id=rf.document_id,
-                    status_code=code, timestamp=status.timestamp,
-                ) is not None:
-                    raise self._conflict(verified, key)
+            if await self.store.read_sync(lambda tx: tx.received_status_exists(
+                from_organ_id=sender, response_for_document_id=rf.document_id,
+                status_code=code, timestamp=status.timestamp,
+            )):
+                raise self._conflict(verified, key)
             ours = str(rf.organ_id) if rf.organ_id and str(rf.organ_id) in self.organ_ids \
                 else self.organ_ids[0]
             receipt = await self._sign_receipt(
@@ -224,47 +224,47 @@ class ReceivePath:
             await self.store.blobs.put(data)
             receipt_sha = await self.store.blobs.put(receipt)
 
-            async def unit(tx: Transaction) -> bool:
-                doc = await tx.add_document(
+            def unit(tx: SyncTransaction) -> bool:
+                doc_id = tx.add_document(
                     direction=Direction.IN, kind=DocumentKind.STATUS, organ_id=ours,
                     counterparty=sender, edxml_document_id=rf.document_id,
                     from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
                     created_at=now, code=rf.code, status_code=code,
                     verification=_verification(verified),
                 )
-                delivery = await tx.find_delivery_for_status(
-                    rf.document_id, recipient_organ_id=sender)
-                await tx.add_received_status(
-                    document_id=doc.id, from_organ_id=sender,
+                delivery = tx.find_delivery_for_status(rf.document_id,
+                                                       recipient_organ_id=sender)
+                tx.add_received_status(
+                    document_id=doc_id, from_organ_id=sender,
                     response_for_document_id=rf.document_id, status_code=code,
                     timestamp=status.timestamp, packet_sha256=sha, received_at=now,
                     delivery_id=None if delivery is None else delivery.id,
                 )
-                await tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
-                                        document_id=doc.id, now=now)
+                tx.record_receipt(packet_sha256=sha, receipt_sha256=receipt_sha,
+                                  document_id=doc_id, now=now)
                 evidence = {**_evidence(verified), "status_code": code,
                             "timestamp": status.timestamp.isoformat(),
                             "description": status.description,
-                            "status_document_id": doc.id, "receipt_sha256": receipt_sha}
+                            "status_document_id": doc_id, "receipt_sha256": receipt_sha}
                 # A take-back request (13) comes from the original SENDER: it is about a
                 # document we received, so it belongs on that inbox entry (spec §2.4).
                 taken_back = None
                 if delivery is None and code == StatusCode.TAKE_BACK.value:
-                    taken_back = await tx.find_inbox(sender, rf.document_id)
+                    taken_back = tx.find_inbox(sender, rf.document_id)
                 if taken_back is not None:
-                    await tx.append_event(
+                    tx.append_event(
                         kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
-                        document_id=taken_back.document_id, evidence=evidence)
+                        document_id=taken_back, evidence=evidence)
                 elif delivery is None:
-                    await tx.append_event(kind=EventKind.SECURITY, at=now,
-                                          actor=f"peer:{sender}", document_id=doc.id,
-                                          evidence={**evidence, "problem": "orphan_status"})
+                    tx.append_event(kind=EventKind.SECURITY, at=now,
+                                    actor=f"peer:{sender}", document_id=doc_id,
+                                    evidence={**evidence, "problem": "orphan_status"})
                 else:
                     if not _shown_is_later(delivery.status_code, delivery.status_at,
                                            code, status.timestamp):
-                        await tx.set_delivery_status(delivery.id, code,
-                                                     at=status.timestamp, now=now)
-                    await tx.append_event(
+                        tx.set_delivery_status(delivery.id, code,
+                                               at=status.timestamp, now=now)
+                    tx.append_event(
                         kind=EventKind.STATUS_RECEIVED, at=now, actor=f"peer:{sender}",
                         document_id=delivery.document_id, delivery_id=delivery.id,
                         evidence=evidence,

@@ -24,7 +24,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,8 +36,9 @@ from docnode.logging import bind, get_logger
 from docnode.offload import Offloader
 from docnode.receiving import ReceivePath
 from docnode.signer import PacketSigner
-from docnode.store import Store, Transaction
+from docnode.store import Store
 from docnode.store.enums import Direction, DocumentKind, EventKind, WorkKind
+from docnode.store.sync_tx import SyncTransaction
 from docnode.transport.direct_client import ReceiptEvidence
 from docnode.verification import VerificationContext, verify_incoming
 from envelopes.model import (
@@ -125,11 +126,12 @@ class NodeService(ReceivePath):
         edoc: Edoc,
         *,
         actor: str = "system",
-        also: Callable[[Transaction, SubmitResult], Awaitable[None]] | None = None,
+        also: Callable[[SyncTransaction, SubmitResult], None] | None = None,
     ) -> SubmitResult:
         """Sign and record ``edoc`` in ONE transaction (rule 1). ``also`` writes more rows in
         that same transaction (the clerk API's idempotency key), so that no crash can leave
-        a document without them."""
+        a document without them; like the rest of the unit it runs in the store's worker
+        thread (``docnode.group_commit`` rule 1), so it must not block on anything else."""
         sender = str(edoc.from_.organ_id)
         if sender not in self.organ_ids:
             raise errors.ValidationFailed(
@@ -143,17 +145,17 @@ class NodeService(ReceivePath):
         now = self._clock.now()
         with bind(document_id=edoc.document_id, organ_id=sender):
 
-            async def unit(tx: Transaction) -> SubmitResult:
-                earlier = await tx.find_documents(
+            def unit(tx: SyncTransaction) -> SubmitResult:
+                earlier = tx.find_document_ids(
                     edoc.document_id, from_organ_id=sender, direction=Direction.OUT,
                     kind=DocumentKind.EDOC,
                 )
                 if earlier:
                     raise errors.Conflict(
                         f"DocumentId {edoc.document_id} was submitted already",
-                        detail={"document_id": earlier[0].id},
+                        detail={"document_id": earlier[0]},
                     )
-                doc = await tx.add_document(
+                doc_id = tx.add_document(
                     direction=Direction.OUT, kind=DocumentKind.EDOC, organ_id=sender,
                     counterparty=recipients[0], edxml_document_id=edoc.document_id,
                     from_organ_id=sender, packet_sha256=sha, packet_size=len(data),
@@ -161,24 +163,25 @@ class NodeService(ReceivePath):
                     promulgation_date=edoc.promulgation_info.promulgation_date,
                     business_doc_type=int(edoc.business.doc_type),
                 )
-                await tx.append_event(
-                    kind=EventKind.SUBMITTED, at=now, actor=actor, document_id=doc.id,
+                tx.append_event(
+                    kind=EventKind.SUBMITTED, at=now, actor=actor, document_id=doc_id,
                     evidence={"packet_sha256": sha, "recipients": recipients,
                               "edxml_document_id": edoc.document_id},
                 )
                 deliveries: dict[str, str] = {}
                 for oid in recipients:
-                    d = await tx.add_delivery(document_id=doc.id, recipient_organ_id=oid,
-                                              route=str(routes[oid]), now=now)
-                    await tx.enqueue(WorkKind.DELIVER_EDOC, d.id, now=now)
-                    await tx.append_event(
-                        kind=EventKind.QUEUED, at=now, actor=actor, document_id=doc.id,
-                        delivery_id=d.id, evidence={"recipient": oid, "route": d.route},
+                    route = str(routes[oid])
+                    d_id = tx.add_delivery(document_id=doc_id, recipient_organ_id=oid,
+                                           route=route, now=now)
+                    tx.enqueue(WorkKind.DELIVER_EDOC, d_id, now=now)
+                    tx.append_event(
+                        kind=EventKind.QUEUED, at=now, actor=actor, document_id=doc_id,
+                        delivery_id=d_id, evidence={"recipient": oid, "route": route},
                     )
-                    deliveries[oid] = d.id
-                result = SubmitResult(doc.id, edoc.document_id, sha, deliveries)
+                    deliveries[oid] = d_id
+                result = SubmitResult(doc_id, edoc.document_id, sha, deliveries)
                 if also is not None:
-                    await also(tx, result)
+                    also(tx, result)
                 tx.after_commit(self._on_queued)
                 return result
 

@@ -48,9 +48,9 @@ from docnode.store import (
     Document,
     DocumentKind,
     InboxEntry,
-    Transaction,
     Verification,
 )
+from docnode.store.sync_tx import SyncTransaction
 from envelopes.model import Edoc
 from envelopes.read import read_packet
 
@@ -132,11 +132,11 @@ async def submit(request: web.Request) -> web.StreamResponse:
     fail(sub.problems)
     caller.require(str(edoc.from_.organ_id))
 
-    async def remember(tx: Transaction, result: SubmitResult) -> None:
+    def remember(tx: SyncTransaction, result: SubmitResult) -> None:
         # Rule 2: the key is written in the submit's own transaction, so no crash can
         # leave the document without it.
         if key is not None:
-            await tx.put_idempotency(scope=caller.token_id, key=key, request_sha256=digest,
+            tx.put_idempotency(scope=caller.token_id, key=key, request_sha256=digest,
                                      response=submitted_body(result), now=ctx.clock.now(),
                                      document_id=result.document_id)
 

@@ -42,6 +42,7 @@ from docnode.queue.amqp_link import DEAD_KEY, AmqpLink
 from docnode.queue.model import QueueItem, QueueStats, RetryDecision, RetryPolicy
 from docnode.queue.sql import DEFAULT_POLICY, SqlQueue
 from docnode.store import OutboxItem, OutboxState, Store, Transaction, WorkKind
+from docnode.store.sync_tx import SyncTransaction
 
 log = get_logger("queue.amqp")
 
@@ -129,6 +130,10 @@ class AmqpQueue:
 
     async def complete(self, item: QueueItem, *, tx: Transaction) -> None:
         await self.sql.complete(item, tx=tx)
+        tx.after_commit(self._acker(item.id))
+
+    def complete_sync(self, item: QueueItem, *, tx: SyncTransaction) -> None:
+        self.sql.complete_sync(item, tx=tx)
         tx.after_commit(self._acker(item.id))
 
     async def retry(self, item: QueueItem, *, tx: Transaction, error: str, now: datetime,

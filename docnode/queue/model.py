@@ -10,6 +10,7 @@ from typing import Protocol
 
 from docnode.config.settings import DeliverySettings
 from docnode.store import Transaction, WorkKind
+from docnode.store.sync_tx import SyncTransaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,10 @@ class Queue(Protocol):
 
     async def complete(self, item: QueueItem, *, tx: Transaction) -> None:
         """Remove a finished item, in ``tx``. Raises ``LeaseLost``."""
+        ...
+
+    def complete_sync(self, item: QueueItem, *, tx: SyncTransaction) -> None:
+        """:meth:`complete` inside a synchronous unit (``docnode.group_commit``)."""
         ...
 
     async def retry(self, item: QueueItem, *, tx: Transaction, error: str, now: datetime,

@@ -28,6 +28,7 @@ from docnode.errors import LeaseLost
 from docnode.queue.model import QueueItem, QueueStats, RetryDecision, RetryPolicy
 from docnode.store import OutboxItem, OutboxState, Store, Transaction, WorkKind
 from docnode.store.engine import reader_engine
+from docnode.store.sync_tx import SyncTransaction, delete_outbox
 
 _T: Table = OutboxItem.metadata.tables["outbox"]
 _C = _T.c
@@ -50,8 +51,12 @@ class SqlQueue:
         """Lease up to ``limit`` due items (rule 1); oldest due first."""
         stmt = claim_statement(self.engine.dialect.name, worker_id, limit=limit,
                                lease_s=lease_s, now=now)
-        async with self._write_turn(), self.engine.begin() as conn:
-            rows = (await conn.execute(stmt)).all()
+        if self._store is not None:
+            # One thread hand-off for the whole claim (store rule 8), under the write turn.
+            rows = await self._store.run_sync(lambda tx: tx.execute(stmt).all())
+        else:
+            async with self.engine.begin() as conn:
+                rows = (await conn.execute(stmt)).all()
         # RETURNING gives no order guarantee; hand them out oldest due first.
         return [QueueItem(id=r.id, kind=WorkKind(r.kind), ref=r.ref, attempts=r.attempts,
                           lease_owner=r.lease_owner, lease_token=r.lease_token,
@@ -62,6 +67,11 @@ class SqlQueue:
     async def complete(self, item: QueueItem, *, tx: Transaction) -> None:
         """Delete the finished item in ``tx`` (rule 3). Raises ``LeaseLost``."""
         await _must_match(tx, delete(_T).where(*_held(item)), item)
+
+    def complete_sync(self, item: QueueItem, *, tx: SyncTransaction) -> None:
+        """:meth:`complete` inside a synchronous unit (the delivered hot path)."""
+        if tx.execute(delete_outbox(item.id, item.lease_token)).rowcount != 1:
+            raise _lost(item)
 
     async def retry(self, item: QueueItem, *, tx: Transaction, error: str, now: datetime,
                     delay_s: float | None = None) -> RetryDecision:

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, make_url
+from sqlalchemy import Engine, event, make_url
+from sqlalchemy import create_engine as create_sync_engine_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -73,7 +74,26 @@ def create_engine(url: str, *, synchronous: SqliteSynchronous = SqliteSynchronou
             raise StoreUnavailable(
                 f"SQLite {sqlite3.sqlite_version} is too old: the store needs "
                 f"{'.'.join(map(str, MIN_SQLITE))} or later (UPDATE … RETURNING)")
-        _configure_sqlite(engine, synchronous, busy_timeout_ms)
+        _configure_sqlite(engine.sync_engine, synchronous, busy_timeout_ms)
+    return engine
+
+
+def create_sqlite_sync_engine(url: str, *,
+                              synchronous: SqliteSynchronous = SqliteSynchronous.FULL,
+                              busy_timeout_ms: int = 10_000) -> Engine | None:
+    """A synchronous (``sqlite3``) engine on the same database FILE as :func:`create_engine`,
+    with the same rules 1-5, for work that runs whole in a worker thread
+    (:meth:`docnode.store.Store.run_sync`): one thread hand-off per transaction instead of
+    several per statement. ``None`` for other backends and for ``:memory:`` (a second engine
+    would open a different database there)."""
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    # Connections move between the store's worker threads (one at a time: the pool hands
+    # each to one thread), hence check_same_thread=False.
+    engine = create_sync_engine_(f"sqlite:///{path}",
+                                 connect_args={"check_same_thread": False})
+    _configure_sqlite(engine, synchronous, busy_timeout_ms)
     return engine
 
 
@@ -85,7 +105,10 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def reader_engine(engine: AsyncEngine) -> AsyncEngine:
+_E = TypeVar("_E", AsyncEngine, Engine)
+
+
+def reader_engine(engine: _E) -> _E:
     """The same engine and pool, but transactions begin DEFERRED (readers take no write
     lock). Use it only for work that never writes."""
     return engine.execution_options(**{_BEGIN_OPTION: "BEGIN"})
@@ -95,10 +118,8 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: SqliteSynchronous,
+def _configure_sqlite(sync_engine: Engine, synchronous: SqliteSynchronous,
                       busy_timeout_ms: int) -> None:
-    sync_engine = engine.sync_engine
-
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Rule 5: we emit BEGIN ourselves; the driver must not begin implicitly.
