@@ -9,9 +9,12 @@ Rules:
 1. A timestamp a system has not used before must be fresh: within ``window`` of the axis's
    clock. Its value carries no zone (the client's local time), so every offset from UTC-12 to
    UTC+14 is allowed for, on top of the window. Outside it: ``stale_timestamp``.
-2. Once accepted, the (system, timestamp) pair is kept (``axis_client_timestamps``): later
-   requests with it are accepted whatever its age; replays are the seen-request cache's and
-   the HMAC's concern (the HMAC covers the body's hash on sendEdoc).
+2. A fresh timestamp used a second time is kept (``axis_client_timestamps``): later requests
+   with it are accepted whatever its age; replays are the seen-request cache's and the HMAC's
+   concern (the HMAC covers the body's hash on sendEdoc). A timestamp used once is only
+   remembered in memory, so clients with a fresh timestamp per call (our client, an SDK
+   object per call) cost no write; an SDK object must therefore make its second call while
+   its timestamp is still fresh — a long-lived one does so at once.
 3. A kept timestamp unused for ``retention`` is forgotten (housekeeping, like the replay
    cache); ``last_seen`` is written at most once per ``touch_every`` so polls stay read-only.
 4. ``window = None`` switches the check off (spec §2.1 taken literally: never refuse on age).
@@ -22,6 +25,7 @@ Rules:
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -82,6 +86,8 @@ class ClientTimestamps:
         self._touch_every = touch_every
         self._touched: dict[tuple[str, str], datetime] = {}
         """(system, timestamp) -> last_seen as written; a cache, the table is the truth."""
+        self._once: OrderedDict[tuple[str, str], datetime] = OrderedDict()
+        """Fresh timestamps seen once since start, not written yet (rule 2)."""
 
     async def check(self, system_id: str, timestamp: str) -> None:
         """Accept the request's (already HMAC-verified) timestamp, or raise. Two first
@@ -104,15 +110,29 @@ class ClientTimestamps:
         touched = self._touched.get(key)
         if touched is not None and now - touched < self._touch_every:
             return
+        async with self._store.reader() as tx:
+            known = await tx.session.get(AxisClientTimestamp, key) is not None
+        if not known:
+            _refuse_unless_fresh(timestamp, now, window)
+            if key not in self._once:
+                # rule 2: used once so far, nothing written — a client with a fresh
+                # timestamp per call (ours; an SDK object per call) never costs a row
+                self._remember_once(key, now)
+                return
         async with self._store.transaction() as tx:
             row = await tx.session.get(AxisClientTimestamp, key)
-            if row is not None:
-                row.last_seen = now  # rule 3: at most once per touch_every
-            else:
-                _refuse_unless_fresh(timestamp, now, window)
+            if row is None:
+                first = self._once.pop(key, now)
                 tx.session.add(AxisClientTimestamp(system_id=system_id, timestamp=timestamp,
-                                                   first_seen=now, last_seen=now))
+                                                   first_seen=first, last_seen=now))
+            else:
+                row.last_seen = now  # rule 3: at most once per touch_every
         self._remember(key, now)
+
+    def _remember_once(self, key: tuple[str, str], at: datetime) -> None:
+        if len(self._once) >= _MEMORY_LIMIT:
+            self._once.popitem(last=False)  # forgotten: its next use counts as a first one
+        self._once[key] = at
 
     def _remember(self, key: tuple[str, str], at: datetime) -> None:
         if len(self._touched) >= _MEMORY_LIMIT:

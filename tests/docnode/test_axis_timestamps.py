@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from docnode import errors
 from docnode.axis.hub import AxisPolicy
+from docnode.axis.tables import AxisClientTimestamp
 from docnode.axis.timestamps import ClientTimestamps, is_fresh, parse_client_timestamp
 from docnode.transport import vxp_protocol as vxp
 from docnode.transport.vxp_protocol import Operation
@@ -87,8 +89,9 @@ async def test_new_stale_timestamp_refused_used_one_accepted(pki: Pki, tmp_path:
 
         # A long-lived SDK object: its timestamp accepted while fresh (here: seen three days
         # ago), then at any age, as often as it comes; for that system only.
-        await ClientTimestamps(axis.parts.store, PinnedClock(now - timedelta(days=3))).check(
-            "sys.b", stale)
+        back_then = ClientTimestamps(axis.parts.store, PinnedClock(now - timedelta(days=3)))
+        for _ in range(2):  # its first two calls, back then
+            await back_then.check("sys.b", stale)
         for _ in range(3):
             answer = await _post(axis, _listing(stale))
             assert (answer["status"], answer["ErrorCode"]) == ("OK", "0")
@@ -106,7 +109,7 @@ async def test_new_stale_timestamp_refused_used_one_accepted(pki: Pki, tmp_path:
         assert (await _post(axis, _listing(fresh)))["ErrorCode"] == "0"
         # Unused for longer than the retention: forgotten, and a stale one is refused again.
         later = ClientTimestamps(axis.parts.store, PinnedClock(now + timedelta(days=31)))
-        assert await later.prune() == 3  # stale, fresh, and count_receive_edoc's own
+        assert await later.prune() == 1  # stale; fresh was used once per axis run: no row
         axis.parts.hub.timestamps = ClientTimestamps(axis.parts.store, PinnedClock(now))
         assert (await _post(axis, _listing(stale)))["ErrorCode"] == "stale_timestamp"
 
@@ -115,3 +118,19 @@ async def test_window_off_accepts_any_age(pki: Pki, tmp_path: Path) -> None:
     ancient = "01012020T080000+0042"
     async with running_axis(pki, tmp_path, policy=AxisPolicy(timestamp_window=None)) as axis:
         assert (await _post(axis, _listing(ancient)))["ErrorCode"] == "0"
+
+
+async def test_a_timestamp_used_once_costs_no_row(pki: Pki, tmp_path: Path) -> None:
+    """Rule 2: fresh-per-call clients write nothing; the second use of one is kept."""
+    async with running_axis(pki, tmp_path) as axis:
+        b = axis.client("sys.b")  # our client: a fresh timestamp per call
+        for _ in range(5):
+            await b.count_receive_edoc()
+        async with axis.parts.store.reader() as tx:
+            assert (await tx.session.execute(select(AxisClientTimestamp))).all() == []
+        fixed = vxp.sdk_timestamp(datetime.now(UTC).astimezone(VN))
+        for _ in range(3):  # one SDK object: the same timestamp again and again
+            assert (await _post(axis, _listing(fixed)))["ErrorCode"] == "0"
+        async with axis.parts.store.reader() as tx:
+            rows = (await tx.session.execute(select(AxisClientTimestamp))).scalars().all()
+        assert [(r.system_id, r.timestamp) for r in rows] == [("sys.b", fixed)]

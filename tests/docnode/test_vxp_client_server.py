@@ -106,7 +106,8 @@ async def test_sdk_shaped_requests_are_accepted(pki: Pki, tmp_path: Path) -> Non
     async with running_axis(pki, tmp_path) as axis:
         back_then = ClientTimestamps(axis.parts.store, PinnedClock(then))
         for system in ("sys.a", "sys.b"):
-            await back_then.check(system, old)
+            for _ in range(2):  # its first two calls, back then
+                await back_then.check(system, old)
         doc = edoc(pki)
         packet = _pack(pki, doc)
         # sendEdoc carrying stale docId/filePath/status from earlier calls, `to` as a quoted
