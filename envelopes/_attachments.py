@@ -29,6 +29,7 @@ import zipfile
 import zlib
 from enum import StrEnum
 
+from envelopes import _zip
 from envelopes.errors import AttachmentInvalid, AttachmentTooLarge, InvalidField
 from envelopes.limits import Limits
 
@@ -41,7 +42,8 @@ _ZIP_OVERHEAD = 64 * 1024
 """Slack allowed for ZIP headers when checking the encoded size before decoding."""
 _SAMPLE = 64 * 1024
 """Bytes test-compressed to decide between deflate and store (rule 1)."""
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_EXTERNAL_ATTR = 0o644 << 16
+"""rw-r--r--, fixed (zipfile would take nothing from the platform here either)."""
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}")
 _PLACEHOLDER = re.compile(r"\$\{[^{}]*\}")
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
@@ -97,20 +99,13 @@ def guess_content_type(name: str) -> str:
 def zip_one(name: str, data: bytes) -> bytes:
     """Rule 1: a deterministic single-entry ZIP of ``data``."""
     entry = hashlib.sha256(data).hexdigest()[:32] + extension(name)
-    info = zipfile.ZipInfo(entry, date_time=_ZIP_DATE)
-    info.create_system = 3  # fixed, not the platform's (zipfile picks 0 on Windows)
-    info.external_attr = 0o644 << 16
     # Already-compressed files (PDF streams, DOCX, images) do not shrink and deflate runs at
     # ~20 MB/s on them: store those. The choice depends only on the bytes (deterministic).
     sample = data[:_SAMPLE]
-    method = zipfile.ZIP_DEFLATED
+    method = _zip.DEFLATED
     if sample and len(zlib.compress(sample, 1)) >= len(sample) * 0.95:
-        method = zipfile.ZIP_STORED
-    info.compress_type = method
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(info, data, compress_type=method, compresslevel=6)
-    return buffer.getvalue()
+        method = _zip.STORED
+    return _zip.write_one(entry, data, method=method, external_attr=_EXTERNAL_ATTR)
 
 
 def encode_payload(
@@ -202,6 +197,21 @@ def _unzip(data: bytes, *, name: str, limits: Limits, line: int | None) -> bytes
             line=line,
         )
 
+    def check_declared(declared: int, compress_size: int) -> None:
+        if declared > limits.max_attachment_bytes:
+            raise too_large(declared)
+        ratio = declared // max(compress_size, 1)
+        if declared > RATIO_FLOOR_BYTES and ratio > limits.max_zip_ratio:
+            raise invalid(f"compression ratio {ratio} exceeds {limits.max_zip_ratio} (zip bomb?)")
+
+    # The plain layout every sender we know writes, read without zipfile (envelopes._zip);
+    # anything else, or an entry that is not exactly as declared, goes through zipfile.
+    plain = _zip.plain_entry(data)
+    if plain is not None:
+        check_declared(plain.file_size, plain.compress_size)
+        content = plain.extract(data)
+        if content is not None:
+            return content
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
@@ -215,13 +225,7 @@ def _unzip(data: bytes, *, name: str, limits: Limits, line: int | None) -> bytes
             if info.is_dir():
                 raise invalid("the ZIP entry is a directory")
             declared = info.file_size
-            if declared > limits.max_attachment_bytes:
-                raise too_large(declared)
-            ratio = declared // max(info.compress_size, 1)
-            if declared > RATIO_FLOOR_BYTES and ratio > limits.max_zip_ratio:
-                raise invalid(
-                    f"compression ratio {ratio} exceeds {limits.max_zip_ratio} (zip bomb?)"
-                )
+            check_declared(declared, info.compress_size)
             with archive.open(info) as stream:
                 # Bounded: zipfile inflates in chunks up to the size asked for, which the
                 # checks above capped; one byte more detects an entry longer than declared.
