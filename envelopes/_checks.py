@@ -24,7 +24,7 @@ def check_text(element: str, value: object, *, required: bool = False) -> None:
         raise InvalidField(f"must be text, got {type(value).__name__}", element=element)
     if required and not value.strip():
         raise InvalidField("is required and must not be empty (spec §2.3.2)", element=element)
-    bad = _NOT_XML_TEXT.search(value)
+    bad = _NOT_XML_TEXT.search(value) if value else None
     if bad is not None:
         raise InvalidField(
             f"contains character U+{ord(bad.group()):04X}, not allowed in XML 1.0 text "

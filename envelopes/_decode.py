@@ -64,8 +64,14 @@ _HEADER_PATH = ("edXMLEnvelope", "edXMLHeader", "MessageHeader")
 def packet_kind(root: etree._Element) -> PacketKind:
     """``status`` when MessageHeader has a StatusCode, else ``edoc``; NotEdxml otherwise."""
     mh = _message_header(root, lenient=True)
-    has_status = any(w.local_name(c, lenient=True) == "StatusCode" for c in mh)
-    return PacketKind.STATUS if has_status else PacketKind.EDOC
+    for child in mh:
+        tag: object = child.tag
+        if tag in _STATUS_CODE_TAGS:  # (w.local_name with lenient, without the calls)
+            return PacketKind.STATUS
+    return PacketKind.EDOC
+
+
+_STATUS_CODE_TAGS = frozenset({w.qname("StatusCode"), f"{w.PREFIX}:StatusCode"})
 
 
 def _message_header(root: etree._Element, *, lenient: bool) -> etree._Element:

@@ -58,8 +58,13 @@ class FieldReader:
 
     def keep_attributes(self, el: etree._Element) -> None:
         """Rule 3 for attributes of a modelled element (the manifest version we write)."""
+        items = el.attrib.items()
+        if items == [("version", "1.0")] and w.local_name(el, lenient=self.lenient) == (
+            "edXMLManifest"
+        ):
+            return  # the one attribute we write ourselves: not an extra
         path = w.path_of(el, lenient=self.lenient)
-        for name, value in el.attrib.items():
+        for name, value in items:
             if path.endswith("/edXMLManifest") and name == "version" and value == "1.0":
                 continue
             self.extra_attributes.append(ExtraAttribute(path, str(name), str(value)))
@@ -107,6 +112,8 @@ class FieldReader:
     def text(self, el: etree._Element | None) -> str:
         if el is None:
             return ""
+        if not len(el):  # a leaf: no children to check or tails to join
+            return el.text or ""
         parts = [el.text or ""]
         for child in el:
             tag: object = child.tag
@@ -123,7 +130,14 @@ class FieldReader:
         return "".join(parts)
 
     def field(self, groups: Groups, name: str) -> str:
-        return self.text(self.one(groups, name))
+        found = groups.get(name)
+        if not found:
+            return ""
+        # one() for its duplicate check; a lone leaf (the common case) is read right here
+        el = found[0] if len(found) == 1 else self.one(groups, name)
+        if el is not None and not len(el):
+            return el.text or ""
+        return self.text(el)
 
     def _bad(self, el: etree._Element | None, name: str, exc: Exception) -> None:
         line = w.line_of(el) if el is not None else None

@@ -165,6 +165,9 @@ def local_name(el: etree._Element, *, lenient: bool = False) -> str | None:
     tag: object = el.tag  # comments and PIs have a function here, not a str
     if not isinstance(tag, str):
         return None
+    known = KNOWN_TAGS.get(tag)  # one dict lookup for the names we model
+    if known is not None:
+        return known
     if tag.startswith("{"):
         ns, _, local = tag[1:].partition("}")
         return local if ns == NS else None
