@@ -13,9 +13,9 @@ Rules (what :func:`sign` produces, and the only thing :func:`verify` accepts):
    it), never against a bare KeyValue and never with a trust store of its own (no certifi
    fallback is possible: no certificate path is built here). Whether that certificate
    deserves trust is ``keystore``'s question, not this module's.
-5. Values are read strictly: base64 only (whitespace allowed), no child elements in
-   SignatureValue/DigestValue, DigestValue read from the canonical SignedInfo (what was
-   signed); any failure of a check is :class:`SignatureInvalid`.
+5. Values are read strictly (:mod:`envelopes._shape`): base64 only (whitespace allowed), no
+   child nodes in SignatureValue, DigestValue read as C14N writes it (what was signed: its
+   text without comments); any failure of a check is :class:`SignatureInvalid`.
 6. :func:`verify` returns only what the signature covers: the tree parsed (with our parser)
    from the very canonical bytes whose digest matched, without the Signature.
 
@@ -28,22 +28,18 @@ bytes it was given instead of serialising the packet again.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import hmac
 import io
-from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from ._canonical import canonicalize
+from ._shape import check_shape, find_signature
 from ._xmldsig import (
     DS_NS,
     ENVELOPED,
@@ -52,18 +48,12 @@ from ._xmldsig import (
     PrivateKey,
     SignatureMethod,
     check_value,
-    ds,
     key_info,
     sign_value,
     signature_element,
     signed_info,
 )
-from .errors import (
-    NotEdxml,
-    SignatureInvalid,
-    SignatureMissing,
-    SignaturePolicyViolation,
-)
+from .errors import NotEdxml, SignatureInvalid, SignaturePolicyViolation
 from .limits import DEFAULT_LIMITS, Limits
 from .parser import EDXML_NS, parse, thread_parser
 
@@ -75,6 +65,7 @@ __all__ = [
     "PrivateKey",
     "SignaturePolicy",
     "VerifiedPacket",
+    "enveloped_signature",
     "sign",
     "verify",
 ]
@@ -147,14 +138,7 @@ def sign(
     hasher = hashlib.sha256()
     # With a splice the tree is not serialised, so attachment texts need not go back in.
     canonicalize(root, write=hasher.update, restore=splice is None)
-    to_sign, inner = signed_info(method, hasher.digest())
-    try:
-        value = sign_value(key, method, to_sign)
-    except SignaturePolicyViolation:
-        raise
-    except Exception as exc:  # cryptography refusing the key
-        raise SignaturePolicyViolation(f"cannot sign: {exc}") from exc
-    signature_xml = signature_element(inner, value, key_info((certificate, *chain)))
+    signature_xml = _signature(method, hasher.digest(), key, (certificate, *chain))
     if splice is None:  # no safe place to splice: serialise the one tree
         header.append(etree.fromstring(signature_xml, parser=thread_parser()))
         return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
@@ -162,6 +146,36 @@ def sign(
     root.clear()  # the big tree is done with: free it before the output is built
     view = memoryview(data)
     return b"".join((view[:offset], before, signature_xml, view[offset:]))
+
+
+def enveloped_signature(
+    digest: bytes,
+    *,
+    key: PrivateKey,
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate] = (),
+) -> bytes:
+    """The canonical ``ds:Signature`` for a document whose exclusive C14N, as the
+    enveloped-signature transform sees it, has the SHA-256 ``digest`` (what :func:`sign`
+    inserts; for callers that computed the digest while building the packet)."""
+    method = _signature_method_for(key, certificate)
+    return _signature(method, digest, key, (certificate, *chain))
+
+
+def _signature(
+    method: SignatureMethod,
+    digest: bytes,
+    key: PrivateKey,
+    certificates: tuple[x509.Certificate, ...],
+) -> bytes:
+    to_sign, inner = signed_info(method, digest)
+    try:
+        value = sign_value(key, method, to_sign)
+    except SignaturePolicyViolation:
+        raise
+    except Exception as exc:  # cryptography refusing the key
+        raise SignaturePolicyViolation(f"cannot sign: {exc}") from exc
+    return signature_element(inner, value, key_info(certificates))
 
 
 def _signature_method_for(key: PrivateKey, certificate: x509.Certificate) -> SignatureMethod:
@@ -275,21 +289,13 @@ def verify(
     parsed = parse(data, limits=limits, lenient=lenient)
     packet_sha256 = hashlib.sha256(data).hexdigest()
     root = parsed.root
-    signature = _the_signature(root)
-    shape = _check_shape(signature, policy)
-    # (1) SignedInfo as signed: its canonical bytes, and the values read back from them (a
-    # comment inside DigestValue cannot cut the value short).
+    signature = find_signature(_find_header(root))
+    shape = check_shape(signature, allow_sha1=policy.allow_sha1, min_rsa_bits=policy.min_rsa_bits)
+    # (1)-(2) The signature over SignedInfo's canonical bytes, by the first certificate's key.
     signed_info_c14n = etree.tostring(
         shape.signed_info, method="c14n", exclusive=True, with_comments=False
     )
-    expected_digest = _digest_value(signed_info_c14n)
-    # (2) The signature over SignedInfo, by the first KeyInfo certificate's key.
-    check_value(
-        shape.signer.public_key(),  # type: ignore[arg-type]  # _check_signer_key: RSA or EC
-        shape.signature_method,
-        _base64_value(shape.signature_value),
-        signed_info_c14n,
-    )
+    check_value(shape.signer_key, shape.signature_method, shape.signature_value, signed_info_c14n)
     # (3) The reference: enveloped-signature, then exclusive C14N of the whole document.
     _detach(signature)
     out = io.BytesIO()
@@ -298,7 +304,7 @@ def verify(
     canonical = out.getvalue()
     del out
     algorithm = "sha1" if shape.digest_method is DigestMethod.SHA1 else "sha256"
-    if not hmac.compare_digest(hashlib.new(algorithm, canonical).digest(), expected_digest):
+    if not hmac.compare_digest(hashlib.new(algorithm, canonical).digest(), shape.digest_value):
         raise SignatureInvalid(
             "the document digest does not match the Reference", element="DigestValue"
         )
@@ -319,33 +325,10 @@ def verify(
     )
 
 
-def _digest_value(signed_info_c14n: bytes) -> bytes:
-    """DigestValue of the canonical SignedInfo (re-parsed: comments gone, text joined)."""
-    canonical = etree.fromstring(signed_info_c14n, parser=thread_parser())
-    node = canonical.find(f"{ds('Reference')}/{ds('DigestValue')}")
-    if node is None:  # pragma: no cover - _check_shape saw the same elements
-        raise SignaturePolicyViolation("SignedInfo lost its DigestValue", element="SignedInfo")
-    return _base64_value(node)
-
-
-def _base64_value(node: etree._Element) -> bytes:
-    name = etree.QName(node).localname
-    if len(node):  # an element or comment inside: .text would be a part of the value
-        raise SignatureInvalid(f"{name} must hold base64 text only", element=name)
-    return _base64_text(node.text, name)
-
-
-def _base64_text(text: str | None, element: str) -> bytes:
-    try:
-        return b64decode("".join((text or "").split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise SignatureInvalid(f"{element} is not base64", element=element) from exc
-
-
 def _detach(signature: etree._Element) -> None:
     """The enveloped-signature transform: drop the Signature, keep the text after it."""
     parent = signature.getparent()
-    if parent is None:  # pragma: no cover - _the_signature: a child of edXMLHeader
+    if parent is None:  # pragma: no cover - find_signature: a child of edXMLHeader
         return
     tail, previous = signature.tail, signature.getprevious()
     if tail:
@@ -354,152 +337,3 @@ def _detach(signature: etree._Element) -> None:
         else:
             parent.text = (parent.text or "") + tail
     parent.remove(signature)
-
-
-def _the_signature(root: etree._Element) -> etree._Element:
-    header = _find_header(root)
-    found = list(root.iter(f"{{{DS_NS}}}Signature"))
-    if not found:
-        if next(root.iter(f"{{{EDXML_NS}}}Signature", "Signature"), None) is not None:
-            raise SignatureMissing(
-                "the Signature element lacks the XML-DSig namespace (legacy VNPT form)",
-                element="Signature",
-            )
-        raise SignatureMissing("the packet carries no XML-DSig Signature")
-    if len(found) > 1:
-        raise SignaturePolicyViolation(f"{len(found)} Signature elements, exactly one allowed")
-    signature = found[0]
-    if signature.getparent() is not header or signature.getnext() is not None:
-        raise SignaturePolicyViolation(
-            "the Signature must be the last child of edXMLEnvelope/edXMLHeader",
-            element="Signature",
-        )
-    return signature
-
-
-@dataclass(frozen=True)
-class _Shape:
-    signature_method: SignatureMethod
-    digest_method: DigestMethod
-    signer: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
-    signed_info: etree._Element
-    signature_value: etree._Element
-
-
-def _children(element: etree._Element, expected: Sequence[str], what: str) -> list[etree._Element]:
-    """The element children of ``element``, which must be exactly ``expected`` (ds names)."""
-    children = [c for c in element if isinstance(c.tag, str)]
-    if [c.tag for c in children] != [ds(n) for n in expected]:
-        got = ", ".join(etree.QName(c).localname for c in children)
-        raise SignaturePolicyViolation(
-            f"{what} must hold {', '.join(expected)}, found {got or 'nothing'}", element=what
-        )
-    return children
-
-
-def _check_shape(signature: etree._Element, policy: SignaturePolicy) -> _Shape:
-    """Rules 1-4 on the Signature element, before any cryptography runs."""
-    signed_info, value, key_info = _children(
-        signature, ("SignedInfo", "SignatureValue", "KeyInfo"), "Signature"
-    )
-    c14n, method, reference = _children(
-        signed_info, ("CanonicalizationMethod", "SignatureMethod", "Reference"), "SignedInfo"
-    )
-    if c14n.get("Algorithm") != EXC_C14N.value or len(c14n):
-        raise SignaturePolicyViolation("SignedInfo must use exclusive C14N", element="SignedInfo")
-    sha1 = {SignatureMethod.RSA_SHA1.value, DigestMethod.SHA1.value}
-    allowed_methods = {SignatureMethod.RSA_SHA256, SignatureMethod.ECDSA_SHA256}
-    allowed_digests = {DigestMethod.SHA256}
-    if policy.allow_sha1:
-        allowed_methods.add(SignatureMethod.RSA_SHA1)
-        allowed_digests.add(DigestMethod.SHA1)
-    signature_method = _algorithm(method, allowed_methods, sha1)
-
-    if reference.get("URI") != "" or set(reference.attrib) - {"URI", "Id"}:
-        raise SignaturePolicyViolation(
-            f'the Reference must have URI="" (found {reference.get("URI")!r})', element="Reference"
-        )
-    transforms, digest_method, _digest = _children(
-        reference, ("Transforms", "DigestMethod", "DigestValue"), "Reference"
-    )
-    steps = _children(transforms, ("Transform", "Transform"), "Transforms")
-    if [t.get("Algorithm") for t in steps] != [ENVELOPED, EXC_C14N.value] or any(
-        len(t) for t in steps
-    ):
-        raise SignaturePolicyViolation(
-            "the transforms must be exactly [enveloped-signature, exclusive C14N]",
-            element="Transforms",
-        )
-    digest = _algorithm(digest_method, allowed_digests, sha1)
-
-    signer, chain = _key_info_certificates(key_info)
-    _check_signer_key(signer, signature_method, policy)
-    return _Shape(signature_method, digest, signer, chain, signed_info, value)
-
-
-def _algorithm(element: etree._Element, allowed: set[Any], sha1: set[str]) -> Any:
-    uri = element.get("Algorithm")
-    for candidate in allowed:
-        if candidate.value == uri:
-            return candidate
-    why = "SHA-1 is refused unless the legacy policy allows it" if uri in sha1 else "not allowed"
-    raise SignaturePolicyViolation(
-        f"algorithm {uri!r}: {why}", element=etree.QName(element).localname
-    )
-
-
-def _key_info_certificates(
-    key_info: etree._Element,
-) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
-    x509_data = key_info.findall(ds("X509Data"))
-    others = [c for c in key_info if isinstance(c.tag, str) and c.tag != ds("X509Data")]
-    if len(x509_data) != 1 or any(c.tag not in (ds("KeyName"), ds("KeyValue")) for c in others):
-        raise SignaturePolicyViolation("KeyInfo must hold one X509Data", element="KeyInfo")
-    certs: list[x509.Certificate] = []
-    for node in x509_data[0].iterfind(ds("X509Certificate")):
-        try:
-            der = b64decode("".join((node.text or "").split()), validate=True)
-            certs.append(_load_certificate(der))
-        except (
-            binascii.Error,
-            ValueError,
-            TypeError,
-            UnsupportedAlgorithm,
-            x509.InvalidVersion,
-        ) as exc:  # InvalidVersion is no ValueError subclass
-            raise SignatureInvalid(
-                "an X509Certificate cannot be read", element="X509Certificate"
-            ) from exc
-    if not certs:
-        raise SignaturePolicyViolation(
-            "X509Data carries no X509Certificate (the key must come with its certificate)",
-            element="X509Data",
-        )
-    # The signer certificate comes first, then the chain (what we, xmlsec1 and .NET write);
-    # if another certificate's key made the signature, verification fails.
-    return certs[0], tuple(certs[1:])
-
-
-@lru_cache(maxsize=128)
-def _load_certificate(der: bytes) -> x509.Certificate:
-    """Parse a KeyInfo certificate (cached: peers send the same few over and over)."""
-    cert = x509.load_der_x509_certificate(der)
-    # cryptography decodes lazily: touch what this module uses, here, once.
-    _ = (cert.not_valid_before_utc, cert.public_key())
-    return cert
-
-
-def _check_signer_key(
-    signer: x509.Certificate, method: SignatureMethod, policy: SignaturePolicy
-) -> None:
-    public = signer.public_key()  # readable: checked in _key_info_certificates
-    if method.name.startswith("RSA_"):
-        if not isinstance(public, rsa.RSAPublicKey):
-            raise SignaturePolicyViolation("an RSA signature method with a non-RSA key")
-        if public.key_size < policy.min_rsa_bits:
-            raise SignaturePolicyViolation(
-                f"RSA key of {public.key_size} bits, the policy requires {policy.min_rsa_bits}"
-            )
-    elif not (isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"):
-        raise SignaturePolicyViolation("ECDSA-SHA256 requires a P-256 key")
