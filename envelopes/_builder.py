@@ -14,9 +14,19 @@ Rules:
    parser, completed with lxml, serialised, and the payloads spliced in; if a payload element
    cannot be found exactly once each (an extra holding the same markup), the payloads go
    through the tree instead.
+4. Signing without parsing (:func:`prepare`, packets without extras): the same walk renders
+   the exclusive C14N of the tree alongside (no declaration, ``<x></x>`` for empty elements,
+   CR as ``&#xD;``; the namespace declarations we write are already exactly those C14N
+   keeps), with the enveloped-signature view of the slot: the Signature goes on its own line
+   after the slot node's last child, so the digest sees that indentation followed by the
+   closing one. Payloads are hashed where they are, never copied. The tests hold the digest
+   to lxml's C14N of the parsed bytes and the result to ``signature.sign`` of them.
 """
 
 from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -79,35 +89,75 @@ def _escape(text: str) -> str:
     return text
 
 
-def _render(node: Node, level: int, out: list[str | bytes], *, payloads: bool) -> None:
+_PAYLOAD_MARK = "\x00"
+_SLOT_MARK = "\x01"
+"""Stand-ins for a payload and for the signature slot in a rendering: characters XML text
+cannot hold (the models refuse them, spec §2.3.6), so they never occur otherwise, and each
+encodes to one byte of its own."""
+
+
+def _render(
+    node: Node,
+    level: int,
+    out: list[str],
+    payloads: list[bytes] | None,
+    *,
+    canon: list[str] | None = None,
+    slot: Node | None = None,
+) -> None:
+    """Rule 1 into ``out``, and rule 4 into ``canon`` if given. With ``payloads``, each
+    payload goes there and :data:`_PAYLOAD_MARK` into the text; :data:`_SLOT_MARK` marks
+    (in ``out``) the end of ``slot``'s children, on a line of its own like a child."""
     tag = node.tag
-    if node.payload is not None and payloads:
-        out += (f"<{tag}{node.attrs}>", node.payload, f"</{tag}>")
-    elif node.children:
-        out.append(f"<{tag}{node.attrs}>")
+    if node.payload is not None and payloads is not None:
+        piece = f"<{tag}{node.attrs}>{_PAYLOAD_MARK}</{tag}>"
+        payloads.append(node.payload)
+    elif node.children or node is slot:
+        piece = f"<{tag}{node.attrs}>"
+        out.append(piece)
+        if canon is not None:
+            canon.append(piece)
         inner = "\n" + "  " * (level + 1)
         for child in node.children:
             out.append(inner)
-            _render(child, level + 1, out, payloads=payloads)
-        out.append("\n" + "  " * level + f"</{tag}>")
+            if canon is not None:
+                canon.append(inner)
+            _render(child, level + 1, out, payloads, canon=canon, slot=slot)
+        if node is slot:
+            out += (inner, _SLOT_MARK)
+            if canon is not None:
+                canon.append(inner)
+        piece = "\n" + "  " * level + f"</{tag}>"
     elif node.text:
-        out.append(f"<{tag}{node.attrs}>{_escape(node.text)}</{tag}>")
+        escaped = _escape(node.text)
+        piece = f"<{tag}{node.attrs}>{escaped}</{tag}>"
+        if canon is not None and "&#13;" in escaped:  # C14N writes CR as &#xD;
+            out.append(piece)
+            canon.append(f"<{tag}{node.attrs}>{escaped.replace('&#13;', '&#xD;')}</{tag}>")
+            return
     else:
         out.append(f"<{tag}{node.attrs}/>")
+        if canon is not None:
+            canon.append(f"<{tag}{node.attrs}></{tag}>")  # C14N: no empty-element tags
+        return
+    out.append(piece)
+    if canon is not None:
+        canon.append(piece)
 
 
-def _join(out: list[str | bytes]) -> bytes:
-    chunks: list[bytes] = [_DECLARATION]
-    pending: list[str] = []
-    for item in out:
-        if isinstance(item, str):
-            pending.append(item)
-        else:
-            chunks.append("".join(pending).encode("utf-8"))
-            pending = []
-            chunks.append(item)
-    chunks.append("".join(pending).encode("utf-8"))
-    return b"".join(chunks)
+def _with_payloads(text: str, payloads: list[bytes]) -> list[bytes]:
+    """``text`` as UTF-8 chunks, each :data:`_PAYLOAD_MARK` replaced by the next payload."""
+    pieces = text.split(_PAYLOAD_MARK)
+    if len(pieces) != len(payloads) + 1:  # pragma: no cover - the models refuse U+0000
+        raise InvalidField("a text holds U+0000", element="edXML")
+    chunks = [pieces[0].encode()]
+    for payload, piece in zip(payloads, pieces[1:], strict=True):
+        chunks += (payload, piece.encode())
+    return chunks
+
+
+def _join(out: list[str], payloads: list[bytes] | None = None) -> bytes:
+    return b"".join([_DECLARATION, *_with_payloads("".join(out), payloads or [])])
 
 
 def serialise(
@@ -116,11 +166,12 @@ def serialise(
     attributes: tuple[ExtraAttribute, ...] = (),
 ) -> bytes:
     """Rules 1–3."""
-    out: list[str | bytes] = []
+    out: list[str] = []
     if not (extra or attributes):
-        _render(root, 0, out, payloads=True)
-        return _join(out)
-    _render(root, 0, out, payloads=False)
+        inline: list[bytes] = []
+        _render(root, 0, out, inline)
+        return _join(out, inline)
+    _render(root, 0, out, None)
     payloads = [n.payload for n in _walk(root) if n.payload is not None]
     tree = etree.fromstring(_join(out), parser=fragment_parser())
     _insert_extra(tree, extra, attributes)
@@ -137,6 +188,48 @@ def serialise(
     for payload, tail in zip(payloads, parts[1:], strict=True):
         chunks += (_PAYLOAD_OPEN, payload, _PAYLOAD_CLOSE, tail)
     return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A packet ready to be signed (rule 4): its bytes around the signature slot, and the
+    SHA-256 of its exclusive C14N as the enveloped-signature transform will see it."""
+
+    before: bytes
+    """Everything up to the slot, including the indentation the Signature goes after."""
+    after: bytes
+    """Everything after the slot."""
+    indent: int
+    """How many bytes at the end of ``before`` only the signed packet carries."""
+    digest: bytes
+
+    def unsigned(self) -> bytes:
+        """The packet without a Signature, exactly as :func:`serialise` writes it."""
+        return b"".join((memoryview(self.before)[: len(self.before) - self.indent], self.after))
+
+    def signed(self, signature: bytes) -> bytes:
+        """The packet with ``signature`` (a canonical ``ds:Signature``) in the slot."""
+        return b"".join((self.before, signature, self.after))
+
+
+def prepare(root: Node, slot: Node) -> Prepared:
+    """Rule 4 for a packet without extras: ``slot`` is the node whose last child the
+    Signature becomes (``edXMLHeader``)."""
+    out: list[str] = []
+    canon: list[str] = []
+    payloads: list[bytes] = []
+    _render(root, 0, out, payloads, canon=canon, slot=slot)
+    head, _, tail = "".join(out).partition(_SLOT_MARK)
+    marks_before = head.count(_PAYLOAD_MARK)
+    hasher = hashlib.sha256()
+    for chunk in _with_payloads("".join(canon), payloads):
+        hasher.update(chunk)
+    return Prepared(
+        before=b"".join([_DECLARATION, *_with_payloads(head, payloads[:marks_before])]),
+        after=b"".join(_with_payloads(tail, payloads[marks_before:])),
+        indent=len(head) - len(head.rstrip("\n ")),  # the slot's line: newline and spaces
+        digest=hasher.digest(),
+    )
 
 
 def _walk(node: Node) -> list[Node]:

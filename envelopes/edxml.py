@@ -24,6 +24,9 @@ Rules:
    keeps unknown elements as :class:`~envelopes.model.ExtraElement`, and checks attachments
    strictly against the manifest and the limits. Warnings of lenient mode are data
    (:class:`Decoded`).
+7. :func:`prepare_edoc` / :func:`prepare_status` give the same bytes around the place of the
+   Signature plus the digest the signature needs, so that :mod:`envelopes.packet` signs what
+   it built without parsing it back (:mod:`envelopes._builder` rule 4).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from envelopes._attachments import (
     encode_payload,
     guess_content_type,
 )
-from envelopes._builder import Node
+from envelopes._builder import Node, Prepared
 from envelopes._decode import (
     Decoded,
     PacketKind,
@@ -73,6 +76,8 @@ __all__ = [
     "encode_status",
     "guess_content_type",
     "packet_kind",
+    "prepare_edoc",
+    "prepare_status",
 ]
 
 NS = w.NS
@@ -81,25 +86,50 @@ NS = w.NS
 def assign_content_ids(edoc: Edoc) -> Edoc:
     """``edoc`` with a ContentId on every attachment: ``cid:<n>.<sha256 prefix>`` from the
     position and the bytes (rule 3). Existing ContentIds are kept."""
+    attachments = tuple(
+        a if a.content_id == cid else dataclasses.replace(a, content_id=cid)
+        for a, cid in zip(edoc.attachments, _content_ids(edoc), strict=True)
+    )
+    return dataclasses.replace(edoc, attachments=attachments)
+
+
+def _content_ids(edoc: Edoc) -> list[str]:
+    """The ContentId of each attachment, in order (:func:`assign_content_ids`)."""
     taken = {a.content_id for a in edoc.attachments if a.content_id is not None}
-    attachments = []
+    cids = []
     for n, attachment in enumerate(edoc.attachments, start=1):
         if attachment.content_id is not None:
-            attachments.append(attachment)
+            cids.append(attachment.content_id)
             continue
         cid = f"cid:{n}.{hashlib.sha256(attachment.data).hexdigest()[:16]}"
         while cid in taken:
             cid += "x"
         taken.add(cid)
-        attachments.append(dataclasses.replace(attachment, content_id=cid))
-    return dataclasses.replace(edoc, attachments=tuple(attachments))
+        cids.append(cid)
+    return cids
 
 
-def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element order
-    edoc: Edoc, *, encoding: AttachmentEncoding = AttachmentEncoding.ZIP
-) -> bytes:
+def encode_edoc(edoc: Edoc, *, encoding: AttachmentEncoding = AttachmentEncoding.ZIP) -> bytes:
     """The unsigned edXML bytes of ``edoc`` (rules 1–5)."""
-    edoc = assign_content_ids(edoc)
+    root, _ = _edoc_tree(edoc, encoding)
+    return b.serialise(root, edoc.extra, edoc.extra_attributes)
+
+
+def prepare_edoc(
+    edoc: Edoc, *, encoding: AttachmentEncoding = AttachmentEncoding.ZIP
+) -> Prepared | None:
+    """``edoc`` ready to be signed without parsing it back (rule 7), or None when it carries
+    extras (those are placed with lxml: sign :func:`encode_edoc`'s bytes instead)."""
+    if edoc.extra or edoc.extra_attributes:
+        return None
+    return b.prepare(*_edoc_tree(edoc, encoding))
+
+
+def _edoc_tree(  # noqa: PLR0915 - one straight walk down the VNPT element order
+    edoc: Edoc, encoding: AttachmentEncoding
+) -> tuple[Node, Node]:
+    """(the node tree, its ``edXMLHeader`` node); ContentIds as :func:`assign_content_ids`
+    gives them."""
     root, envelope = b.root_node()
     header = envelope.sub("edXMLHeader")
     mh = header.sub("MessageHeader")
@@ -143,36 +173,49 @@ def encode_edoc(  # noqa: PLR0915 - one straight walk down the VNPT element orde
     _business(trace, edoc.business, edoc.extra)
     manifest = envelope.sub("edXMLBody").sub("edXMLManifest", ' version="1.0"')
     encoded = root.sub("AttachmentEncoded")
-    for attachment in edoc.attachments:
+    for attachment, cid in zip(edoc.attachments, _content_ids(edoc), strict=True):
         b64, wire_type = encode_payload(
             attachment.name, attachment.data, attachment.content_type, encoding
         )
-        assert attachment.content_id is not None  # noqa: S101 - assign_content_ids above
         ref = _sub(manifest, "Reference")
-        _text(ref, "ContentId", attachment.content_id)
+        _text(ref, "ContentId", cid)
         _text(ref, "ContentType", wire_type)
         _text(ref, "Description", attachment.description)
         _text(ref, "AttachmentName", attachment.name)
         att = encoded.sub("Attachment")
-        _text(att, "ContentId", attachment.content_id)
+        _text(att, "ContentId", cid)
         _text(att, "AttachmentName", attachment.name)
         _text(att, "Description", attachment.description)
         _text(att, "ContentType", wire_type)
         att.payload_child(b64)
-    return b.serialise(root, edoc.extra, edoc.extra_attributes)
+    return root, header
 
 
 def encode_status(status: StatusMessage) -> bytes:
     """The unsigned edXML bytes of a status packet (§2.4; rules 1–3)."""
+    root, _ = _status_tree(status)
+    return b.serialise(root, status.extra, status.extra_attributes)
+
+
+def prepare_status(status: StatusMessage) -> Prepared | None:
+    """:func:`prepare_edoc` for a status packet."""
+    if status.extra or status.extra_attributes:
+        return None
+    return b.prepare(*_status_tree(status))
+
+
+def _status_tree(status: StatusMessage) -> tuple[Node, Node]:
+    """(the node tree, its ``edXMLHeader`` node)."""
     root, envelope = b.root_node()
-    mh = envelope.sub("edXMLHeader").sub("MessageHeader")
+    header = envelope.sub("edXMLHeader")
+    mh = header.sub("MessageHeader")
     _organization(mh, "From", status.from_)
     _response_for(mh, status.response_for)
     _staff_info(mh, status.staff_info)
     _text(mh, "StatusCode", status.status_code.value)
     _text(mh, "Description", status.description)
     _text(mh, "Timestamp", w.format_timestamp(status.timestamp))
-    return b.serialise(root, status.extra, status.extra_attributes)
+    return root, header
 
 
 # --- building blocks ---------------------------------------------------------------------------

@@ -4,7 +4,10 @@ Rules:
 
 1. :func:`pack_edoc` / :func:`pack_status` = :mod:`envelopes.edxml` encoding →
    :func:`envelopes.signature.sign`. The bytes returned are the bytes to send and to hash
-   (one object, never re-serialised).
+   (one object, never re-serialised). Packets without extras are signed as they are built
+   (:func:`envelopes.edxml.prepare_edoc`: the digest is taken from the encoder's canonical
+   rendering, the Signature goes where ``sign`` would put it), giving exactly the bytes
+   ``sign(encode_edoc(...))`` gives, without parsing them back.
 2. :func:`open_packet` = :func:`envelopes.signature.verify` → schema validation →
    decoding, all three on ``verified.root``: the tree rebuilt from what the signature covers.
    Nothing the signature does not cover reaches the model.
@@ -20,7 +23,16 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from envelopes import schema
-from envelopes.edxml import AttachmentEncoding, decode, encode_edoc, encode_status
+from envelopes._builder import Prepared
+from envelopes.edxml import (
+    AttachmentEncoding,
+    decode,
+    encode_edoc,
+    encode_status,
+    prepare_edoc,
+    prepare_status,
+)
+from envelopes.errors import TooLarge
 from envelopes.limits import DEFAULT_LIMITS, Limits
 from envelopes.model import Edoc, StatusMessage
 from envelopes.signature import (
@@ -28,6 +40,7 @@ from envelopes.signature import (
     PrivateKey,
     SignaturePolicy,
     VerifiedPacket,
+    enveloped_signature,
     sign,
     verify,
 )
@@ -57,8 +70,11 @@ def pack_edoc(
     limits: Limits = DEFAULT_LIMITS,
 ) -> bytes:
     """Encode and sign an edoc (rule 1)."""
-    unsigned = encode_edoc(edoc, encoding=encoding)
-    return sign(unsigned, key=key, certificate=certificate, chain=chain, limits=limits)
+    prepared = prepare_edoc(edoc, encoding=encoding)
+    if prepared is None:  # extras from a lenient read: lxml placed them, sign those bytes
+        unsigned = encode_edoc(edoc, encoding=encoding)
+        return sign(unsigned, key=key, certificate=certificate, chain=chain, limits=limits)
+    return _sign_prepared(prepared, key=key, certificate=certificate, chain=chain, limits=limits)
 
 
 def pack_status(
@@ -70,8 +86,27 @@ def pack_status(
     limits: Limits = DEFAULT_LIMITS,
 ) -> bytes:
     """Encode and sign a status packet (rule 1); receipts are such packets."""
-    unsigned = encode_status(status)
-    return sign(unsigned, key=key, certificate=certificate, chain=chain, limits=limits)
+    prepared = prepare_status(status)
+    if prepared is None:
+        unsigned = encode_status(status)
+        return sign(unsigned, key=key, certificate=certificate, chain=chain, limits=limits)
+    return _sign_prepared(prepared, key=key, certificate=certificate, chain=chain, limits=limits)
+
+
+def _sign_prepared(
+    prepared: Prepared,
+    *,
+    key: PrivateKey,
+    certificate: x509.Certificate,
+    chain: Sequence[x509.Certificate],
+    limits: Limits,
+) -> bytes:
+    """What :func:`sign` makes of ``prepared.unsigned()``, without parsing it (rule 1)."""
+    size = len(prepared.before) - prepared.indent + len(prepared.after)
+    if size > limits.max_packet_bytes:  # sign() would refuse to parse it
+        raise TooLarge(f"document is {size} bytes, the limit is {limits.max_packet_bytes} bytes")
+    signature = enveloped_signature(prepared.digest, key=key, certificate=certificate, chain=chain)
+    return prepared.signed(signature)
 
 
 def open_packet(
