@@ -36,6 +36,11 @@ _XS = "http://www.w3.org/2001/XMLSchema"
 
 
 _local = threading.local()
+_COMPILING = threading.Lock()
+"""libxml2's schema compiler is not safe to run in two threads at once (the first compile
+sets up global tables): several threads compiling their first schema together failed with
+"Document is not valid XML Schema", or crashed the process. Compiles are rare (one per kind
+and thread), so they simply take turns."""
 
 
 def _schema(kind: PacketKind) -> etree.XMLSchema:
@@ -45,7 +50,8 @@ def _schema(kind: PacketKind) -> etree.XMLSchema:
         cached = _local.schemas = {}
     schema = cached.get(kind)
     if schema is None:
-        schema = cached[kind] = _compile(kind)
+        with _COMPILING:
+            schema = cached[kind] = _compile(kind)
     return schema
 
 
