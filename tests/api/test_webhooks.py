@@ -13,7 +13,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+from sqlmodel import col
 
+from docnode.api.tables import WebhookCursor, WebhookDelivery
 from docnode.api.webhook_delivery import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -22,11 +25,12 @@ from docnode.api.webhook_delivery import (
     verify,
     with_webhooks,
 )
-from docnode.api.webhooks import WebhookRelay
+from docnode.api.webhooks import BATCH, CURSOR_ID, WebhookRelay
 from docnode.app import Node
 from docnode.delivery import StoredPacketSender, StoreRecorder
 from docnode.dispatch import Dispatcher, DispatchPolicy
 from docnode.queue import RetryPolicy, SqlQueue
+from docnode.store import Event
 from docnode.transport.direct_client import DirectClient
 from tests.api.kit import A_ORGAN, bearer, receive_from
 
@@ -220,3 +224,18 @@ def test_signature_format() -> None:
     assert header.startswith("t=1700000000,v1=") and len(header.split("v1=")[1]) == 64
     assert verify("k", b"{}", header) and not verify("k", b"{ }", header)
     assert not verify("k", b"{}", "garbage")
+
+
+async def test_without_subscriptions_the_relay_passes_events_and_announces_none(
+        *, a: Node, b: Node) -> None:
+    await receive_from(b, a)
+    relay = WebhookRelay(a.store, clock=a.clock, on_queued=lambda: None)
+    assert 0 < await relay.relay_once() < BATCH
+    assert await relay.relay_once() == 0
+    async with a.store.reader() as tx:
+        cursor = await tx.session.get(WebhookCursor, CURSOR_ID)
+        last = (await tx.session.execute(select(func.max(col(Event.id))))).scalar()
+        deliveries = (await tx.session.execute(select(func.count()).select_from(
+            WebhookDelivery))).scalar()
+    assert cursor is not None and cursor.last_event_id == last
+    assert deliveries == 0
