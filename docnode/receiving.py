@@ -66,13 +66,22 @@ class ReceivePath:
             authenticated_axis=authenticated_axis,
         )
         with bind(organ_id=verified.sender):
-            earlier = await self._earlier_receipt(verified.packet_sha256)
-            if earlier is not None:
-                log.info("duplicate_received", packet_sha256=verified.packet_sha256)
-                return ReceiveOutcome(earlier, duplicate=True)
-            if isinstance(verified.packet, Edoc):
-                return await self._receive_edoc(data, verified, verified.packet, now)
-            return await self._receive_status(data, verified, verified.packet, now)
+            packet, sha = verified.packet, verified.packet_sha256
+            edoc_key = (verified.sender, packet.document_id) if isinstance(packet, Edoc) else None
+
+            def lookups(tx: SyncTransaction) -> tuple[str | None, str | None]:
+                # Both dedup look-ups of an edoc in one read: these exact bytes before (the
+                # original receipt), and its (From, DocumentId) key.
+                return (tx.find_receipt(sha),
+                        None if edoc_key is None else tx.find_inbox(*edoc_key))
+
+            receipt_sha, original = await self.store.read_sync(lookups)
+            if receipt_sha is not None:
+                log.info("duplicate_received", packet_sha256=sha)
+                return ReceiveOutcome(await self.store.blobs.get(receipt_sha), duplicate=True)
+            if isinstance(packet, Edoc):
+                return await self._receive_edoc(data, verified, packet, now, original=original)
+            return await self._receive_status(data, verified, packet, now)
 
     async def _earlier_receipt(self, packet_sha256: str) -> bytes | None:
         receipt_sha = await self.store.read_sync(lambda tx: tx.find_receipt(packet_sha256))
@@ -108,14 +117,14 @@ class ReceivePath:
         )
 
     async def _receive_edoc(
-        self, data: bytes, verified: VerifiedIncoming, edoc: Edoc, now: datetime
+        self, data: bytes, verified: VerifiedIncoming, edoc: Edoc, now: datetime, *,
+        original: str | None,
     ) -> ReceiveOutcome:
+        """``original``: the document id already stored under the edoc's dedup key."""
         sender, sha = verified.sender, verified.packet_sha256
         key: dict[str, object] = {"from_organ_id": sender, "document_id": edoc.document_id}
         with bind(document_id=edoc.document_id):
             ours = self._ours(edoc)
-            original = await self.store.read_sync(
-                lambda tx: tx.find_inbox(sender, edoc.document_id))
             if original is not None:
                 if edoc.business.doc_type != BusinessDocType.NEW:
                     return await self._receive_change(data, verified, edoc,

@@ -21,6 +21,7 @@ Rules (those of :mod:`docnode.store.repository` hold; these are added):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -236,8 +237,9 @@ class SyncTransaction:
         unknown = set(fields) - _DELIVERY_FIELDS
         if unknown:
             raise TypeError(f"not delivery fields: {sorted(unknown)}")
-        self.connection.execute(update(_DLV).where(_DLV.c.id == delivery_id)
-                                .values(state=state, updated_at=now, **fields))
+        self.connection.execute(_set_delivery(frozenset(fields)), {
+            "delivery_id": delivery_id, "v_state": state, "v_updated_at": now,
+            **{f"v_{name}": value for name, value in fields.items()}})
         return str(row.document_id)
 
     def set_delivery_status(self, delivery_id: str, status_code: str, *, at: datetime,
@@ -350,6 +352,15 @@ class SyncTransaction:
 
 _DELIVERY_FIELDS = frozenset({"attempts", "next_attempt_at", "last_error", "receipt_sha256",
                               "axis_doc_id"})
+
+
+@functools.cache
+def _set_delivery(fields: frozenset[str]) -> Any:
+    """The UPDATE of a delivery's state and ``fields`` (rule 3: one statement per field set;
+    SET parameters are named ``v_<column>``, column names being reserved there)."""
+    return (update(_DLV).where(_DLV.c.id == bindparam("delivery_id"))
+            .values(state=bindparam("v_state"), updated_at=bindparam("v_updated_at"),
+                    **{name: bindparam(f"v_{name}") for name in sorted(fields)}))
 
 
 def outbox_held(item_id: int, lease_token: int) -> Any:
