@@ -35,9 +35,12 @@ def canonicalize(
     with_comments: bool = False,
     inclusive_ns_prefixes: list[str] | None = None,
     restore: bool = True,
+    big_texts: bool = True,
 ) -> None:
     """Write the C14N of ``root`` to ``write``; ``restore=False`` leaves the attachment
-    texts out of the tree afterwards (for a tree that is thrown away next)."""
+    texts out of the tree afterwards (for a tree that is thrown away next).
+    ``big_texts=False`` says the document is too small to hold one (fewer bytes than
+    :data:`BIG_TEXT`), which saves looking for them."""
 
     def lxml_c14n() -> bytes:
         return etree.tostring(
@@ -49,7 +52,7 @@ def canonicalize(
         )
 
     big: list[tuple[etree._Element, str]] = []
-    for element in root.iter(*_TEXT_TAGS):
+    for element in root.iter(*_TEXT_TAGS) if big_texts else ():
         text = element.text
         if text is not None and len(text) >= BIG_TEXT:
             big.append((element, text))

@@ -58,8 +58,11 @@ def check_organ(element: str, value: object, *, optional: bool = False) -> None:
 
 
 def check_tuple(element: str, value: object, kind: type | tuple[type, ...]) -> None:
-    if not isinstance(value, tuple) or not all(isinstance(v, kind) for v in value):
+    if not isinstance(value, tuple):
         raise InvalidField(f"must be a tuple of {kind}", element=element)
+    for item in value:  # a loop, not all(<generator>): most tuples here hold 0-2 items
+        if not isinstance(item, kind):
+            raise InvalidField(f"must be a tuple of {kind}", element=element)
 
 
 def normalise_timestamp(element: str, value: object) -> datetime:

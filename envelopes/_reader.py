@@ -38,18 +38,22 @@ class FieldReader:
         """Known children by name; unknown ones kept as extras (rules 1–3)."""
         out: Groups = {}
         index = 0
+        tags = w.KNOWN_TAGS
         for child in el:
             tag: object = child.tag
-            if not isinstance(tag, str):
-                continue
-            if sig and w.is_signature(child):
-                continue
-            name = w.KNOWN_TAGS.get(tag)
-            if name is None and self.lenient:
-                name = w.local_name(child, lenient=True)
+            name = tags.get(tag)  # type: ignore[call-overload]  # comments: tag is a function
+            if name is None:  # not a name we model (or not an element at all)
+                if not isinstance(tag, str) or (sig and w.is_signature(child)):
+                    continue
+                if self.lenient:
+                    name = w.local_name(child, lenient=True)
             if name is not None and name in known:
-                out.setdefault(name, []).append(child)
-                if child.attrib:
+                found = out.get(name)
+                if found is None:
+                    out[name] = [child]
+                else:
+                    found.append(child)
+                if child.keys():  # cheaper than .attrib (no proxy object)
                     self.keep_attributes(child)
             else:
                 self._keep(el, index, child)

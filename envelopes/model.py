@@ -334,7 +334,7 @@ class Attachment:
         check_text("Description", self.description)
         if self.content_id is not None:
             check_text("ContentId", self.content_id, required=True)
-            if any(c.isspace() for c in self.content_id):
+            if self.content_id.split() != [self.content_id]:  # any whitespace in it
                 raise InvalidField("must not contain whitespace (spec §2.3.4)", element="ContentId")
 
 
