@@ -23,7 +23,11 @@ Implementation (issue 3): the profile is written and checked by :mod:`envelopes.
 with ``cryptography`` and lxml's C14N directly (signxml's Python-heavy signer and verifier
 cost more than the RSA operation on a small packet). The document is parsed once, hashed as it
 is canonicalised (:mod:`envelopes._canonical`), and :func:`sign` splices the Signature into the
-bytes it was given instead of serialising the packet again.
+bytes it was given instead of serialising the packet again. Attachment texts of a MiB or more
+are not parsed at all when they are plain base64 (:mod:`envelopes._lifted`): the rest of the
+packet is parsed and checked, the texts are hashed from the packet's bytes, and the signed
+tree is fed from the same pieces; any packet where that does not hold exactly goes through
+the whole parse instead. A 50 MB packet thus costs about twice its size in memory, not four.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from ._canonical import BIG_TEXT, canonicalize
-from ._shape import check_shape, find_signature
+from ._lifted import Lifted, lift, pieces, tree_of
+from ._shape import Shape, check_shape, find_signature
 from ._xmldsig import (
     DS_NS,
     ENVELOPED,
@@ -53,9 +58,9 @@ from ._xmldsig import (
     signature_element,
     signed_info,
 )
-from .errors import NotEdxml, SignatureInvalid, SignaturePolicyViolation
+from .errors import EnvelopeError, NotEdxml, SignatureInvalid, SignaturePolicyViolation
 from .limits import DEFAULT_LIMITS, Limits
-from .parser import EDXML_NS, parse, thread_parser
+from .parser import EDXML_NS, ParsedXml, parse, thread_parser
 
 __all__ = [
     "DEFAULT_SIGNATURE_POLICY",
@@ -131,6 +136,20 @@ def sign(
     Signature element stay exactly as given. Raises an :class:`EnvelopeError` subclass.
     """
     method = _signature_method_for(key, certificate)
+    lifted = _lift(data, limits)
+    parsed = None if lifted is None else _parse_small(lifted, limits, lenient=False)
+    if lifted is not None and parsed is not None:
+        # The packet without its big texts (envelopes._lifted): they are hashed from ``data``.
+        header = _find_header(parsed.root)
+        _check_unsigned(parsed.root)
+        splice = _plan_splice(header, data)
+        canonical = None if splice is None else pieces(parsed.root, data, lifted)
+        if splice is not None and canonical is not None:
+            hasher = hashlib.sha256()
+            for part in canonical:
+                hasher.update(part)
+            signature_xml = _signature(method, hasher.digest(), key, (certificate, *chain))
+            return _spliced(data, splice, signature_xml)
     root = parse(data, limits=limits).root
     header = _find_header(root)
     _check_unsigned(root)
@@ -143,8 +162,12 @@ def sign(
     if splice is None:  # no safe place to splice: serialise the one tree
         header.append(etree.fromstring(signature_xml, parser=thread_parser()))
         return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
-    offset, before = splice
     root.clear()  # the big tree is done with: free it before the output is built
+    return _spliced(data, splice, signature_xml)
+
+
+def _spliced(data: bytes, splice: tuple[int, bytes], signature_xml: bytes) -> bytes:
+    offset, before = splice
     view = memoryview(data)
     return b"".join((view[:offset], before, signature_xml, view[offset:]))
 
@@ -289,15 +312,25 @@ def verify(
     Raises :class:`SignatureMissing`, :class:`SignatureInvalid`,
     :class:`SignaturePolicyViolation`, :class:`NotEdxml` or a parser error.
     """
-    parsed = parse(data, limits=limits, lenient=lenient)
     packet_sha256 = hashlib.sha256(data).hexdigest()
+    lifted = _lift(data, limits)
+    parsed = None if lifted is None else _parse_small(lifted, limits, lenient)
+    if lifted is not None and parsed is not None:
+        # The packet without its big texts (envelopes._lifted): same structure and checks.
+        signature, shape, signed_info_c14n = _checked(parsed.root, policy)
+        if not any(m.encode() in signed_info_c14n for m in lifted.markers):
+            check_value(
+                shape.signer_key, shape.signature_method, shape.signature_value, signed_info_c14n
+            )
+            _detach(signature)
+            canonical = pieces(parsed.root, data, lifted)
+            if canonical is not None:
+                _check_digest(canonical, shape)
+                return _verified(tree_of(canonical), shape, packet_sha256, parsed.warnings)
+    parsed = parse(data, limits=limits, lenient=lenient)
     root = parsed.root
-    signature = find_signature(_find_header(root))
-    shape = check_shape(signature, allow_sha1=policy.allow_sha1, min_rsa_bits=policy.min_rsa_bits)
-    # (1)-(2) The signature over SignedInfo's canonical bytes, by the first certificate's key.
-    signed_info_c14n = etree.tostring(
-        shape.signed_info, method="c14n", exclusive=True, with_comments=False
-    )
+    signature, shape, signed_info_c14n = _checked(root, policy)
+    # (2) The signature over SignedInfo's canonical bytes, by the first certificate's key.
     check_value(shape.signer_key, shape.signature_method, shape.signature_value, signed_info_c14n)
     # (3) The reference: enveloped-signature, then exclusive C14N of the whole document.
     _detach(signature)
@@ -305,32 +338,69 @@ def verify(
     out = io.BytesIO()
     # The tree is discarded below, so the attachment texts need not go back into it.
     canonicalize(root, write=out.write, restore=False, big_texts=big)
-    canonical = out.getvalue()
+    document = out.getvalue()
     del out
-    digest = (
-        hashlib.sha1(canonical)  # noqa: S324 - legacy input, only when the policy allows it
-        if shape.digest_method is DigestMethod.SHA1
-        else hashlib.sha256(canonical)
-    )
-    if not hmac.compare_digest(digest.digest(), shape.digest_value):
-        raise SignatureInvalid(
-            "the document digest does not match the Reference", element="DigestValue"
-        )
+    _check_digest((document,), shape)
     # (4) What the signature covers, and only that: the tree of the digested canonical bytes.
     if big:
         root.clear()  # free the received tree before the signed one is built
     try:
-        signed_root = etree.fromstring(canonical, parser=thread_parser())
+        signed_root = etree.fromstring(document, parser=thread_parser())
     except etree.LxmlError as exc:  # pragma: no cover - C14N output of a parsed tree parses
         raise SignatureInvalid("the signed data is not one XML document") from exc
+    return _verified(signed_root, shape, packet_sha256, parsed.warnings)
+
+
+def _lift(data: bytes, limits: Limits) -> Lifted | None:
+    """The packet without its big texts (envelopes._lifted), when it has any and is within
+    the size limit (a packet over it is refused by the full parse, as always)."""
+    if len(data) < BIG_TEXT or len(data) > limits.max_packet_bytes:
+        return None
+    return lift(data, max_texts=limits.max_attachments)
+
+
+def _parse_small(lifted: Lifted, limits: Limits, lenient: bool) -> ParsedXml | None:
+    try:
+        return parse(lifted.small, limits=limits, lenient=lenient)
+    except EnvelopeError:
+        return None  # the full parse then names the error, with its line in the packet
+
+
+def _checked(root: etree._Element, policy: SignaturePolicy) -> tuple[etree._Element, Shape, bytes]:
+    """(1) The one Signature and its shape, and SignedInfo's canonical bytes."""
+    signature = find_signature(_find_header(root))
+    shape = check_shape(signature, allow_sha1=policy.allow_sha1, min_rsa_bits=policy.min_rsa_bits)
+    signed_info_c14n = etree.tostring(
+        shape.signed_info, method="c14n", exclusive=True, with_comments=False
+    )
+    return signature, shape, signed_info_c14n
+
+
+def _check_digest(document: Sequence[bytes | memoryview], shape: Shape) -> None:
+    digest = (
+        hashlib.sha1()  # noqa: S324 - legacy input, only when the policy allows it
+        if shape.digest_method is DigestMethod.SHA1
+        else hashlib.sha256()
+    )
+    for part in document:
+        digest.update(part)
+    if not hmac.compare_digest(digest.digest(), shape.digest_value):
+        raise SignatureInvalid(
+            "the document digest does not match the Reference", element="DigestValue"
+        )
+
+
+def _verified(
+    root: etree._Element, shape: Shape, packet_sha256: str, warnings: tuple[str, ...]
+) -> VerifiedPacket:
     return VerifiedPacket(
-        root=signed_root,
+        root=root,
         signer_certificate=shape.signer,
         chain=shape.chain,
         signature_algorithm=shape.signature_method.value.rpartition("#")[2],
         digest_algorithm=shape.digest_method.value.rpartition("#")[2],
         packet_sha256=packet_sha256,
-        warnings=parsed.warnings,
+        warnings=warnings,
     )
 
 

@@ -32,7 +32,8 @@ METHODS = {
 }
 
 
-def unsigned_packet() -> bytes:
+def unsigned_packet(*, big: bool = False) -> bytes:
+    """The packet, with a 2 MB attachment text when ``big`` (verified without parsing it)."""
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<edXML xmlns="{NS}">\n'
@@ -51,13 +52,13 @@ def unsigned_packet() -> bytes:
         "  </edXML:edXMLEnvelope>\n"
         "  <AttachmentEncoded><Attachment><ContentTransferEncoded>"
         + "QUJD"
-        * 2000
+        * (500_000 if big else 2000)
         + "</ContentTransferEncoded></Attachment></AttachmentEncoded>\n"
         "</edXML>\n"
     ).encode()
 
 
-def template(method: str) -> bytes:
+def template(method: str, *, big: bool = False) -> bytes:
     """The unsigned packet with an empty Signature of the agreed shape for xmlsec1 to fill."""
     signature = (
         f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>'
@@ -71,7 +72,7 @@ def template(method: str) -> bytes:
         "<ds:DigestValue/></ds:Reference></ds:SignedInfo>"
         "<ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature>"
     )
-    return unsigned_packet().replace(
+    return unsigned_packet(big=big).replace(
         b"</edXML:TraceHeaderList>\n",
         b"</edXML:TraceHeaderList>\n      " + signature.encode() + b"\n",
     )
@@ -132,9 +133,10 @@ def test_xmlsec1_refuses_what_we_would_refuse(xmlsec1: str, pki: Pki, tmp_path: 
     assert info.value.code == "signature_invalid"
 
 
+@pytest.mark.parametrize("big", [False, True], ids=["small", "big"])
 @pytest.mark.parametrize("name", ["valid_rsa", "valid"])
 def test_xmlsec1_signed_packet_verifies_with_ours(
-    xmlsec1: str, pki: Pki, tmp_path: Path, name: str
+    xmlsec1: str, pki: Pki, tmp_path: Path, name: str, big: bool
 ) -> None:
     issued: Issued = getattr(pki, name)
     key_file, cert_file = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -148,7 +150,7 @@ def test_xmlsec1_signed_packet_verifies_with_ours(
     cert_file.write_bytes(pem(issued.certificate))
     _, issuing = trust_files(pki, tmp_path)
     tmpl, out = tmp_path / "template.edxml", tmp_path / "signed.edxml"
-    tmpl.write_bytes(template(METHODS[name]))
+    tmpl.write_bytes(template(METHODS[name], big=big))
     done = subprocess.run(
         [
             xmlsec1,
@@ -177,3 +179,19 @@ def test_xmlsec1_signed_packet_verifies_with_ours(
     with pytest.raises(EnvelopeError) as info:
         verify(tampered)
     assert info.value.code == "signature_invalid"
+
+
+@pytest.mark.parametrize("name", ["valid_rsa", "valid"])
+def test_big_packets_we_sign_verify_with_xmlsec1(
+    xmlsec1: str, pki: Pki, tmp_path: Path, name: str
+) -> None:
+    issued: Issued = getattr(pki, name)
+    signed = sign(
+        unsigned_packet(big=True),
+        key=issued.key,
+        certificate=issued.certificate,
+        chain=issued.chain,
+    )
+    done = xmlsec1_verify(xmlsec1, pki, tmp_path, signed)
+    assert done.returncode == 0, done.stderr
+    assert verify(signed).signer_certificate == issued.certificate
