@@ -137,8 +137,8 @@ async def submit(request: web.Request) -> web.StreamResponse:
         # leave the document without it.
         if key is not None:
             tx.put_idempotency(scope=caller.token_id, key=key, request_sha256=digest,
-                                     response=submitted_body(result), now=ctx.clock.now(),
-                                     document_id=result.document_id)
+                               response=submitted_body(result), now=ctx.clock.now(),
+                               document_id=result.document_id)
 
     try:
         body = submitted_body(await ctx.service.submit(edoc, actor=caller.actor,

@@ -54,6 +54,8 @@ EVENT_TYPES: dict[str, str] = {
 ALL_EVENTS = "*"
 CURSOR_ID = 1
 BATCH = 200
+WAKE_GAP_S = 0.05
+"""Least time between two relay passes (webhooks wait at most this much longer)."""
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
@@ -202,6 +204,9 @@ class WebhookRelay:
                 log.exception("webhook_relay_failed")
                 read = 0
             if read < BATCH:
+                # Wakes come with every API call and commit: on a busy node, gather them
+                # for a moment instead of one relay transaction each.
+                await asyncio.sleep(min(WAKE_GAP_S, self._poll))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
 
