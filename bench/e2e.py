@@ -43,6 +43,7 @@ from typing import Any
 if sys.path and sys.path[0].endswith("bench"):
     del sys.path[0]
 
+import aiohttp
 from sqlalchemy import text
 
 from docnode.app import open_node
@@ -82,17 +83,36 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def _run(net: LocalNet | AxisNet, docs: int, size: str,
-               concurrency: int, rate: float = 0.0) -> dict[str, Any]:
+               concurrency: int, rate: float = 0.0, *, via_api: bool = False
+               ) -> dict[str, Any]:
     a, b = net["A"], net["B"]
     payload = (os.urandom(512 * 1024).hex().encode() if size == "1mb" else
                b"%PDF-1.4 small attachment\n" * 20)
+    token = (a.cli_json("tokens", "create", "-c", str(a.config), "--name", "bench",
+                        "--organ-id", a.organ_id)["token"] if via_api else "")
     async with open_node(load_config(a.config), consume=False) as node_a, \
-            open_node(load_config(b.config), consume=False) as node_b:
+            open_node(load_config(b.config), consume=False) as node_b, \
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
         if node_a.runtime is not None:
             node_a.runtime.start()  # amqp: publish each submission at once (outbox relay)
         sa = node_a.service
         started: dict[str, float] = {}
         sem = asyncio.Semaphore(concurrency)
+
+        async def submit_through_api(i: int) -> str:
+            # What an agency's DMS does: node A validates, signs and stores it, and its
+            # dispatcher is woken by the commit (no polling across processes).
+            form = aiohttp.FormData()
+            form.add_field("metadata", json.dumps(
+                {"to": [b.organ_id], "subject": f"bench {i}", "code": f"{i}/BENCH"}),
+                content_type="application/json")
+            form.add_field("file", payload, filename=f"doc-{i}.pdf",
+                           content_type="application/pdf")
+            async with http.post(f"{a.api_url}/api/v1/documents", data=form) as resp:
+                body = await resp.json()
+                if resp.status != 202:
+                    raise RuntimeError(f"submit {i}: {resp.status} {body}")
+                return str(body["id"])
 
         async def submit(i: int) -> None:
             if rate > 0:
@@ -100,6 +120,9 @@ async def _run(net: LocalNet | AxisNet, docs: int, size: str,
                 await asyncio.sleep(max(0.0, t_start + i / rate - time.time()))
             async with sem:
                 t0 = time.time()
+                if via_api:
+                    started[await submit_through_api(i)] = t0
+                    return
                 edoc = edoc_from_metadata(
                     {"to": [b.organ_id], "subject": f"bench {i}", "code": f"{i}/BENCH"},
                     [FileInput(f"doc-{i}.pdf", payload, "application/pdf")],
@@ -193,6 +216,9 @@ def main() -> int:
                         help="with --backend: sends in flight per worker process")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="offer this many docs/s (default: all at once, for throughput)")
+    parser.add_argument("--via-api", action="store_true",
+                        help="submit through node A's clerk API (POST /api/v1/documents) "
+                             "instead of writing into A's store from this process")
     parser.add_argument("--default-limits", action="store_true",
                         help="keep B's default per-peer rate limit (100/s) instead of "
                              "opening it")
@@ -220,14 +246,17 @@ def main() -> int:
             # passes the limiter.
             net["B"].update_config({"limits": OPEN_LIMITS})
         with net.running():
-            result = asyncio.run(_run(net, args.docs, args.size, args.concurrency, args.rate))
+            result = asyncio.run(_run(net, args.docs, args.size, args.concurrency, args.rate,
+                                      via_api=args.via_api))
     result["offered_rate"] = args.rate or None
     result["rate_limits"] = "default" if args.default_limits else "opened"
+    result["submitted_through"] = "api" if args.via_api else "store"
     if args.via_axis:
         result["via_axis"] = {"poll_interval_s": args.poll_interval}
     RESULTS.mkdir(exist_ok=True)
     suffix = "-axis" if args.via_axis else ""
     paced = f"-rate{args.rate:g}" if args.rate else ""
+    paced += "-api" if args.via_api else ""
     out = RESULTS / f"e2e{suffix}-{args.size}-{args.docs}{paced}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
