@@ -10,6 +10,12 @@ Typical use (service layer)::
         await tx.enqueue(WorkKind.DELIVER_EDOC, dlv.id, now=now)
         await tx.append_event(kind=EventKind.SUBMITTED, at=now, actor="clerk:…",
                               document_id=doc.id)
+
+The hot use cases (submit, receive, delivered, the queue's claim) write through synchronous
+units instead, a whole group-commit batch in one call on the store's thread
+(:meth:`Store.write_batch`, :class:`docnode.store.sync_tx.SyncTransaction`, store rule 8)::
+
+    doc_id = await store.run_sync(lambda tx: tx.add_document(direction=Direction.OUT, ...))
 """
 
 from docnode.errors import BlobIntegrityError
