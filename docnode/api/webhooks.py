@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import col
 
 from docnode import errors
@@ -37,6 +37,7 @@ from docnode.api.tables import WebhookCursor, WebhookDelivery, WebhookSubscripti
 from docnode.clock import Clock
 from docnode.logging import get_logger
 from docnode.store import Document, DocumentKind, Event, EventKind, Store, WorkKind
+from docnode.store.sync_tx import SyncTransaction
 from docnode.store.types import canonical_json
 
 log = get_logger("webhooks")
@@ -141,6 +142,9 @@ class WebhookRelay:
     async def relay_once(self) -> int:
         """Relay one batch; returns how many events were read (passed, when there is no
         active subscription; then never a full batch, so ``run`` waits for the next poll)."""
+        passed = await self._store.run_sync(_pass_unannounced)
+        if passed is not None:
+            return passed
         now = self._clock.now()
         async with self._store.transaction() as tx:
             cursor = await tx.session.get(WebhookCursor, CURSOR_ID, with_for_update=True)
@@ -219,6 +223,33 @@ class WebhookRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+_SUBS = WebhookSubscription.__table__  # type: ignore[attr-defined]  # sqlmodel sets it
+_CURSORS = WebhookCursor.__table__  # type: ignore[attr-defined]
+_ANY_ACTIVE = select(_SUBS.c.id).where(_SUBS.c.active.is_(True)).limit(1)
+_CURSOR_FOR_UPDATE = (select(_CURSORS.c.last_event_id).where(_CURSORS.c.id == CURSOR_ID)
+                      .with_for_update())
+_LAST_EVENT = select(func.max(col(Event.id)))
+_SET_CURSOR = (update(_CURSORS).where(_CURSORS.c.id == CURSOR_ID)
+               .values(last_event_id=bindparam("last")))
+
+
+def _pass_unannounced(tx: SyncTransaction) -> int | None:
+    """With no active subscription, move the cursor past every event in one short unit in
+    the store's thread (no events loaded, no ORM: the relay is woken by every submit) and
+    return how many it passed (never a full batch); ``None``: there are subscriptions, or no
+    cursor row yet — the full relay below handles those."""
+    if tx.execute(_ANY_ACTIVE).first() is not None:
+        return None
+    cursor = tx.execute(_CURSOR_FOR_UPDATE).scalar()
+    if cursor is None:
+        return None
+    last = int(tx.execute(_LAST_EVENT).scalar() or 0)
+    passed = max(0, last - int(cursor))
+    if passed:
+        tx.execute(_SET_CURSOR, {"last": last})
+    return min(passed, BATCH - 1)
 
 
 class Subscriptions:
