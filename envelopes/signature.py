@@ -75,7 +75,6 @@ __all__ = [
     "verify",
 ]
 
-HEADER_PATH = f"{{{EDXML_NS}}}edXMLEnvelope/{{{EDXML_NS}}}edXMLHeader"
 _ENVELOPE, _HEADER = f"{{{EDXML_NS}}}edXMLEnvelope", f"{{{EDXML_NS}}}edXMLHeader"
 
 
@@ -224,12 +223,12 @@ def _signature_method_for(key: PrivateKey, certificate: x509.Certificate) -> Sig
 def _find_header(root: etree._Element) -> etree._Element:
     if root.tag != f"{{{EDXML_NS}}}edXML":
         raise NotEdxml(f"root element is {root.tag}, expected edXML in {EDXML_NS}")
-    # root.find(HEADER_PATH) without ElementPath's Python machinery: the first match each
-    envelope = next(root.iterchildren(_ENVELOPE), None)
-    header = None if envelope is None else next(envelope.iterchildren(_HEADER), None)
-    if header is None:
-        raise NotEdxml("no edXMLEnvelope/edXMLHeader to carry the signature")
-    return header
+    # root.find("edXMLEnvelope/edXMLHeader") without ElementPath's Python machinery
+    for envelope in root.iterchildren(_ENVELOPE):
+        header = next(envelope.iterchildren(_HEADER), None)
+        if header is not None:
+            return header
+    raise NotEdxml("no edXMLEnvelope/edXMLHeader to carry the signature")
 
 
 def _check_unsigned(root: etree._Element) -> None:
@@ -326,7 +325,7 @@ def verify(
             canonical = pieces(parsed.root, data, lifted)
             if canonical is not None:
                 _check_digest(canonical, shape)
-                return _verified(tree_of(canonical), shape, packet_sha256, parsed.warnings)
+                return _verified(_tree(canonical), shape, packet_sha256, parsed.warnings)
     parsed = parse(data, limits=limits, lenient=lenient)
     root = parsed.root
     signature, shape, signed_info_c14n = _checked(root, policy)
@@ -341,14 +340,19 @@ def verify(
     document = out.getvalue()
     del out
     _check_digest((document,), shape)
-    # (4) What the signature covers, and only that: the tree of the digested canonical bytes.
     if big:
         root.clear()  # free the received tree before the signed one is built
+    return _verified(_tree((document,)), shape, packet_sha256, parsed.warnings)
+
+
+def _tree(document: Sequence[bytes | memoryview]) -> etree._Element:
+    """(4) What the signature covers, and only that: the tree of the digested bytes."""
     try:
-        signed_root = etree.fromstring(document, parser=thread_parser())
+        if len(document) == 1 and isinstance(document[0], bytes):
+            return etree.fromstring(document[0], parser=thread_parser())
+        return tree_of(document)
     except etree.LxmlError as exc:  # pragma: no cover - C14N output of a parsed tree parses
         raise SignatureInvalid("the signed data is not one XML document") from exc
-    return _verified(signed_root, shape, packet_sha256, parsed.warnings)
 
 
 def _lift(data: bytes, limits: Limits) -> Lifted | None:
