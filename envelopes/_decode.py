@@ -81,7 +81,13 @@ def _message_header(root: etree._Element, *, lenient: bool) -> etree._Element:
         )
     node = root
     for name in _HEADER_PATH:
-        found = next((c for c in node if w.local_name(c, lenient=lenient) == name), None)
+        # The first child of that local name; w.local_name only for what the table misses.
+        found = None
+        for child in node:
+            known = w.KNOWN_TAGS.get(child.tag)
+            if known == name or (known is None and w.local_name(child, lenient=lenient) == name):
+                found = child
+                break
         if found is None:
             raise NotEdxml(f"no {name} element", element=w.path_of(node), line=w.line_of(node))
         node = found

@@ -94,8 +94,8 @@ def validate(root: etree._Element) -> None:
 
 def _check_signature_name(root: etree._Element) -> None:
     """The XSD admits one element of the XML-DSig namespace at the end of edXMLHeader."""
-    header = next((c for c in root.iterchildren(w.qname("edXMLEnvelope"))), None)
-    header = None if header is None else header.find(w.qname("edXMLHeader"))
+    envelope = next(root.iterchildren(w.qname("edXMLEnvelope")), None)
+    header = None if envelope is None else next(envelope.iterchildren(w.qname("edXMLHeader")), None)
     if header is None:
         return
     for child in header.iterchildren(f"{{{w.DS_NS}}}*"):
