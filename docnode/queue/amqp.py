@@ -115,8 +115,17 @@ class AmqpQueue:
         if not batch:
             return []
         stmt = _claim_ids(list(batch), worker_id, lease_s=lease_s, now=now)
-        async with self._store.write_gate(), self.engine.begin() as conn:
-            rows = (await conn.execute(stmt)).all()
+        try:
+            async with self._store.write_gate(), self.engine.begin() as conn:
+                rows = (await conn.execute(stmt)).all()
+        except BaseException:
+            # The store is away (or we are cancelled): the messages stay ours, unacknowledged,
+            # for the next claim. Dropping them here left them unacknowledged at the broker
+            # for good: once the prefetch window was full of them, nothing was delivered any
+            # more and the worker stalled until its connection closed.
+            for message in batch.values():
+                self._inbox.put_nowait((message, current))
+            raise
         items = [QueueItem(id=r.id, kind=WorkKind(r.kind), ref=r.ref, attempts=r.attempts,
                            lease_owner=r.lease_owner, lease_token=r.lease_token,
                            lease_expires_at=r.lease_expires_at, created_at=r.created_at,
@@ -125,7 +134,14 @@ class AmqpQueue:
         for item in items:
             self._held[item.id] = (batch.pop(item.id), item.lease_expires_at)
         if batch:
-            await self._not_claimed(batch, now=now)
+            try:
+                await self._not_claimed(batch, now=now)
+            except Exception:
+                # Same as above for the ids another worker holds: try them again next time;
+                # the claimed items are ours already and go on.
+                for message in batch.values():
+                    self._inbox.put_nowait((message, current))
+                log.warning("amqp_not_claimed_deferred", items=len(batch))
         return items
 
     async def complete(self, item: QueueItem, *, tx: Transaction) -> None:

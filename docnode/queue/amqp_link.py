@@ -16,7 +16,8 @@ Rules:
    (``mandatory``); only then is it "published". Publishing without a connection raises
    ``QueueUnavailable`` at once rather than waiting.
 4. One supervisor task owns the connection: it connects, declares, (optionally) consumes with
-   a prefetch limit, and when the connection drops it marks itself not ready and reconnects
+   a prefetch limit, and when the connection drops (or the broker cancels the consumer while
+   the channel stays open) it marks itself not ready and reconnects
    with exponential backoff and jitter, for ever, until closed. Messages delivered on a dead
    connection cannot be acknowledged any more: each message is tagged with the connection's
    ``generation`` so that the consumer drops stale ones (the broker redelivers them).
@@ -243,6 +244,15 @@ class AmqpLink:
             async def handoff(message: AbstractIncomingMessage) -> None:
                 deliver(message, generation)
 
+            def on_cancel(_frame: Any) -> None:
+                # The broker cancelled our consumer (a quorum queue's leader moving, the
+                # queue deleted and re-declared…) but left the channel open: nothing would
+                # be delivered again. Treat it as a lost link: reconnect and consume anew.
+                log.warning("amqp_consumer_cancelled", broker=self.location)
+                lost.set()
+
+            underlay = await consume.get_underlay_channel()
+            underlay.on_consumer_cancel_callbacks.add(on_cancel)
             await queue.consume(handoff, no_ack=False)
         self._ready.set()
 
