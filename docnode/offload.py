@@ -1,8 +1,8 @@
 """The ONE door through which CPU-heavy work leaves the event loop (DESIGN §3, STYLE §6).
 
-Signing, verifying and parsing packets is pure CPU in lxml, signxml and OpenSSL. Done on the
-event loop it would stall every other connection for the duration, so the daemon sends it
-here. Two executors, chosen by the size of the input:
+Signing, verifying and parsing packets is pure CPU in lxml and OpenSSL (via cryptography).
+Done on the event loop it would stall every other connection for the duration, so the daemon
+sends it here. Two executors, chosen by the size of the input:
 
 * **threads** for inputs below ``process_threshold`` (8 MiB by default). A 2-10 KB
   packet signs or verifies in about a millisecond; shipping it to another process (pickle the

@@ -16,9 +16,22 @@ from docnode import errors
 from docnode.cli.node import init_node
 from docnode.config import write_config
 from docnode.localnet import CLI
-from docnode.transport.vxp_client import VxpClient
+from docnode.transport.vxp_client import Agency, VxpClient
 
 pytestmark = pytest.mark.slow
+
+
+async def _agencies_once_up(url: str) -> list[Agency]:
+    """getAgenciesList as system ``sys.x``, as soon as the axis role listens."""
+    async with aiohttp.ClientSession() as session:
+        client = VxpClient(session=session, endpoint=url, system_id="sys.x",
+                           secret=b"secret-x", timeout_s=2)
+        for _ in range(200):
+            try:
+                return await client.get_agencies_list()
+            except errors.PeerError:  # not listening yet
+                await asyncio.sleep(0.1)
+    pytest.fail("the axis role never answered")
 
 
 async def test_role_axis_serves_vxp(tmp_path: Path) -> None:
@@ -34,17 +47,7 @@ async def test_role_axis_serves_vxp(tmp_path: Path) -> None:
     proc = subprocess.Popen([*CLI, "run", "-c", str(config)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        async with aiohttp.ClientSession() as session:
-            client = VxpClient(session=session, endpoint=f"http://{result['direct']}",
-                               system_id="sys.x", secret=b"secret-x", timeout_s=2)
-            for _ in range(200):
-                try:
-                    agencies = await client.get_agencies_list()
-                    break
-                except errors.PeerError:  # not listening yet
-                    await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the axis role never answered")
+        agencies = await _agencies_once_up(f"http://{result['direct']}")
         assert [a.code for a in agencies] == ["000.00.00.G22"]
     finally:
         proc.terminate()
@@ -78,17 +81,7 @@ async def test_role_axis_registry_from_the_config(tmp_path: Path) -> None:
         proc = subprocess.Popen([*CLI, "run", "-c", str(config)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            async with aiohttp.ClientSession() as session:
-                client = VxpClient(session=session, endpoint=f"http://{result['direct']}",
-                                   system_id="sys.x", secret=b"secret-x", timeout_s=2)
-                for _ in range(200):
-                    try:
-                        listed = await client.get_agencies_list()
-                        break
-                    except errors.PeerError:  # not listening yet
-                        await asyncio.sleep(0.1)
-                else:
-                    pytest.fail("the axis role never answered")
+            listed = await _agencies_once_up(f"http://{result['direct']}")
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=30)
